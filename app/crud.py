@@ -1,0 +1,243 @@
+"""Sijill's base ModelView: what every screen needs and stock FAB lacks.
+
+* Labels come from the model (``info["label"]``), so a column is named once.
+* Saving goes through the model rules (``app.rules``); a ``RuleViolation`` is
+  shown on the fields it names, with the posted values kept. FAB's own
+  ``_add``/``_edit`` flash one generic error and lose the field.
+* A stale edit (someone saved the record since this form was opened) is
+  refused with the current values: the form carries the version it showed.
+* Delete hides the row (soft delete, with who and why) instead of removing it.
+* Every list has a deterministic order served by an index (``base_order``).
+* Workflow steps (submit, approve, reject, revoke) are one POST endpoint.
+"""
+import datetime
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import ModelView, expose
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import has_access
+from flask_babel import lazy_gettext as _
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import Boolean
+from wtforms import BooleanField, HiddenField
+
+from . import workflow
+from .extensions import db
+from .models import RuleViolation, SoftDeleted
+from .scope import ScopeViolation
+from .security import METHOD_VERBS
+
+STALE_MESSAGE = _("Someone else saved this record while you were editing it. "
+                  "The form now shows the current values; apply your change again.")
+
+
+class SijillInterface(SQLAInterface):
+    """FAB's SQLAlchemy interface with soft delete for SoftDeleted models."""
+
+    def delete(self, item, commit=True):
+        if isinstance(item, SoftDeleted):
+            user = g.get("user")
+            item.deleted_at = datetime.datetime.utcnow()
+            item.deleted_by_id = getattr(user, "id", None)
+            item.delete_reason = (request.form.get("reason") or "").strip()[:500] or None
+            if commit:
+                self.session.commit()
+            return
+        super().delete(item, commit)
+
+    def delete_all(self, items):
+        for item in items:
+            self.delete(item, commit=False)
+        self.session.commit()
+
+
+def model_labels(model):
+    labels = {}
+    for attr in model.__mapper__.attrs:
+        info = getattr(attr, "info", None) or {}
+        if not info and hasattr(attr, "columns"):
+            info = attr.columns[0].info
+        if "label" in info:
+            labels[attr.key] = info["label"]
+    return labels
+
+
+class SijillModelView(ModelView):
+    method_permission_name = METHOD_VERBS
+    page_size = 25
+    base_order = ("id", "desc")
+    show_template = "sijill/show.html"
+    edit_template = "sijill/edit.html"
+    # Pickers replace FAB's whole-table drop-downs (see app.pickers).
+    pickers = {}
+    picker_optional = ()
+
+    def __init__(self, **kwargs):
+        labels = model_labels(self.datamodel.obj)
+        labels.update(self.label_columns or {})
+        self.label_columns = labels
+        if self.pickers:
+            from .pickers import PickerField
+            extra = {name: PickerField(labels.get(name, name), picker=picker,
+                                         allow_blank=name in self.picker_optional)
+                     for name, picker in self.pickers.items()}
+            self.add_form_extra_fields = {**extra, **(self.add_form_extra_fields or {})}
+            self.edit_form_extra_fields = {**extra, **(self.edit_form_extra_fields or {})}
+        # FAB marks a NOT NULL boolean as required, so an unticked box can
+        # never be saved: booleans get a plain checkbox.
+        booleans = {name: BooleanField(labels.get(name, name)) for name in self._boolean_columns()}
+        if booleans:
+            self.add_form_extra_fields = {**booleans, **(self.add_form_extra_fields or {})}
+            self.edit_form_extra_fields = {**booleans, **(self.edit_form_extra_fields or {})}
+        if hasattr(self.datamodel.obj, "version") and self.edit_columns:
+            # rendered by FAB's form.hidden_tag(), never as a row of the form
+            self.edit_form_extra_fields = dict(self.edit_form_extra_fields or {},
+                                               row_version=HiddenField())
+            self.edit_columns = list(self.edit_columns) + ["row_version"]
+        super().__init__(**kwargs)
+
+    def _boolean_columns(self):
+        columns = set(self.add_columns or []) | set(self.edit_columns or [])
+        return [c.key for c in self.datamodel.obj.__table__.columns
+                if c.key in columns and isinstance(c.type, Boolean)]
+
+    # --- saving through the rules -------------------------------------------
+    def _save(self, form, item, is_new):
+        """Populate and commit; on a rule broken, put messages on the form."""
+        session = self.datamodel.session
+        try:
+            form.populate_obj(item)
+            if is_new:
+                self.pre_add(item)
+                session.add(item)
+            else:
+                self.pre_update(item)
+            session.commit()
+        except RuleViolation as exc:
+            session.rollback()
+            self._show_errors(form, exc.errors)
+            return False
+        except StaleDataError:
+            session.rollback()
+            flash(str(STALE_MESSAGE), "danger")
+            return False
+        except IntegrityError:
+            session.rollback()
+            flash(str(_("This record conflicts with an existing one (a unique number is already used).")),
+                  "danger")
+            return False
+        except ScopeViolation:
+            session.rollback()
+            abort(404)
+        return True
+
+    def _show_errors(self, form, errors):
+        for field_name, message in errors.items():
+            field = form._fields.get(field_name) or form._fields.get(field_name.removesuffix("_id"))
+            if field is not None:
+                field.errors = list(field.errors or []) + [message]
+            else:
+                flash(message, "danger")
+        flash(str(_("The record was not saved: correct the fields marked below.")), "danger")
+
+    def _add(self):
+        form = self.add_form.refresh()
+        if request.method == "POST" and form.validate():
+            item = self.datamodel.obj()
+            if self._save(form, item, True):
+                self.post_add(item)
+                flash(str(self.add_row_message), "success")
+                return None
+        elif request.method == "GET":
+            self.update_redirect()
+        return self._get_add_widget(form=form, exclude_cols=[])
+
+    def _edit(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        if request.method == "POST":
+            form = self.edit_form.refresh(request.form)
+            form._id = pk
+            seen = request.form.get("row_version")
+            if seen and hasattr(item, "version") and seen.isdigit() and int(seen) != item.version:
+                flash(str(STALE_MESSAGE), "danger")
+                # formdata=None: show the stored values, not the stale posted ones
+                form = self.edit_form(formdata=None, obj=item)
+                form.row_version.data = item.version
+            elif form.validate() and self._save(form, item, False):
+                self.post_update(item)
+                flash(str(self.edit_row_message), "success")
+                return None
+        else:
+            form = self.edit_form.refresh(obj=item)
+            if "row_version" in form:
+                form.row_version.data = item.version
+            self.prefill_form(form, pk)
+            self.update_redirect()
+        widgets = self._get_edit_widget(form=form, exclude_cols=[])
+        return self._get_related_views_widgets(item, filters={}, orders={}, pages={}, page_sizes={},
+                                               widgets=widgets)
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        return super()._get_edit_widget(form, list(exclude_cols or []) + ["row_version"], widgets)
+
+    # --- show page: workflow buttons and links ---------------------------------
+    STEP_STYLE = {"submit": "btn-primary", "approve": "btn-success", "reject": "btn-warning",
+                  "revoke": "btn-danger"}
+
+    def render_template(self, template, **kwargs):
+        if template == self.show_template and "pk" in kwargs:
+            item = self.datamodel.get(kwargs["pk"])
+            kwargs.update(sijill_item=item, sijill_endpoint=self.endpoint,
+                          sijill_steps=self.steps_for(item) if item is not None else [],
+                          sijill_links=self.links_for(item) if item is not None else [])
+        return super().render_template(template, **kwargs)
+
+    def steps_for(self, item):
+        """The workflow buttons this user may press on this record now."""
+        if not hasattr(item, "status") or type(item).__name__ not in workflow.MODEL_ACTIONS:
+            return []
+        sm = self.appbuilder.sm
+        return [
+            {"name": step, "label": workflow.ACTION_LABELS[step], "css": self.STEP_STYLE[step],
+             "needs_reason": workflow.TRANSITIONS[step][2]}
+            for step in workflow.allowed_actions(item)
+            if step in self.STEP_STYLE and sm.has_access(f"can_{step}", self.class_permission_name)
+        ]
+
+    def links_for(self, item):
+        """Extra links on the show page (documents, history); extended by screens."""
+        return []
+
+    # --- workflow -------------------------------------------------------------
+    @expose("/step/<int:pk>/<string:step>", methods=["POST"])
+    @has_access
+    def step(self, pk, step):
+        """submit / approve / reject / revoke one record (checked per verb)."""
+        if step not in ("submit", "approve", "reject", "revoke"):
+            abort(404)
+        if not self.appbuilder.sm.has_access(f"can_{step}", self.class_permission_name):
+            abort(403)
+        item = self.datamodel.get(pk)
+        if item is None:
+            abort(404)
+        session = self.datamodel.session
+        try:
+            workflow.apply(session, item, step, user=g.user, reason=request.form.get("reason"))
+            session.commit()
+            flash(str(_("Done: %(action)s.", action=workflow.ACTION_LABELS[step])), "success")
+        except RuleViolation as exc:
+            session.rollback()
+            for message in exc.errors.values():
+                flash(message, "danger")
+        except SQLAlchemyError:
+            session.rollback()
+            flash(str(_("The step could not be saved; nothing was changed. Try again.")), "danger")
+        return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+
+
+# The step endpoint's permission is checked per verb inside (can_submit…).
+METHOD_VERBS.setdefault("step", "read")

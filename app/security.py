@@ -1,0 +1,188 @@
+"""Who may do what: roles as data, and Sijill's FAB security manager.
+
+Permissions use one verb vocabulary (``METHOD_VERBS``): every web view and
+REST API of a resource maps its methods onto ``can_read``, ``can_write``,
+``can_delete``, ``can_submit`` … so a role is "these verbs on these
+resources", written once in ``ROLE_CONFIGS`` and synced idempotently at
+start-up (``sync_roles``). Web screens and the REST API of one resource are
+two permission names (``Citizen`` and ``CitizenApi``) so that the portal
+service account reaches the API without the web UI.
+
+Which *rows* a user reaches is not a role question: it is the user's scope
+(``SijillUser.directorate_id``), enforced for every path by ``app.scope``.
+"""
+import datetime
+import logging
+
+from flask import current_app, flash, g, request
+from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.views import expose
+from flask_babel import lazy_gettext as _
+
+from .models import SijillUser
+
+log = logging.getLogger(__name__)
+
+# --- Vocabulary -----------------------------------------------------------------
+METHOD_VERBS = {
+    # ModelView
+    "list": "read", "show": "read", "download": "read", "add": "write", "edit": "write",
+    "delete": "delete", "history": "read",
+    # ModelRestApi
+    "get": "read", "get_list": "read", "info": "read", "post": "write", "put": "write",
+    # Actions and extra endpoints
+    "muldelete": "delete", "submit": "submit", "approve": "approve", "reject": "reject",
+    "revoke": "revoke", "print_document": "print", "print_batch": "print",
+    "export_csv": "export", "export_xlsx": "export", "restore": "restore",
+}
+
+ALL_VERBS = {"read", "write", "delete", "submit", "approve", "reject", "revoke", "print", "export",
+             "restore"}
+CASEWORK = ("Citizen", "Establishment", "Certificate", "SkillTest", "Permit")
+REFERENCE = ("Directorate", "Occupation", "SkillLevel")
+OVERSIGHT = ("AuditLog", "Statistics", "Expiring")
+
+MANAGER, CLERK, AUDITOR, PORTAL = "Manager", "Clerk", "Auditor", "Portal"
+ADMIN = "Admin"
+
+# role: list of (resources, verbs, channels). "web" is a screen, "api" its REST API.
+ROLE_CONFIGS = {
+    MANAGER: [
+        (CASEWORK, {"read", "write", "submit", "approve", "reject", "revoke", "print", "export"},
+         ("web", "api")),
+        (REFERENCE, {"read"}, ("web", "api")),
+        (("Statistics", "Expiring"), {"read", "export", "approve"}, ("web",)),
+        (("DirectorateUser",), {"read", "write"}, ("web",)),
+    ],
+    CLERK: [
+        (CASEWORK, {"read", "write", "submit", "print"}, ("web", "api")),
+        (REFERENCE, {"read"}, ("web", "api")),
+        (("Expiring",), {"read"}, ("web",)),
+    ],
+    AUDITOR: [
+        (CASEWORK + REFERENCE + OVERSIGHT, {"read", "export"}, ("web", "api")),
+    ],
+    PORTAL: [
+        (("Citizen",), {"read"}, ("api",)),
+        (("Certificate", "SkillTest", "Permit"), {"read", "write", "submit"}, ("api",)),
+        (("Occupation", "Directorate", "SkillLevel"), {"read"}, ("api",)),
+        (("Application", "Verification"), {"read", "write"}, ("api",)),
+    ],
+}
+# Roles a directorate manager may hand out (never one above its own).
+DELEGABLE_ROLES = (CLERK,)
+ROLE_LABELS = {ADMIN: _("Ministry admin"), MANAGER: _("Directorate manager"),
+               CLERK: _("Directorate clerk"), AUDITOR: _("Auditor"), PORTAL: _("Portal service account")}
+
+
+def api_resource(name):
+    return f"{name}Api"
+
+
+def role_permissions(role):
+    """The set of (permission, resource) a role holds, from ROLE_CONFIGS."""
+    pairs = set()
+    for resources, verbs, channels in ROLE_CONFIGS.get(role, ()):
+        for resource in resources:
+            for channel in channels:
+                target = resource if channel == "web" else api_resource(resource)
+                pairs.update((f"can_{verb}", target) for verb in verbs)
+    return pairs
+
+
+class SijillAuthDBView(AuthDBView):
+    """FAB's login, plus the lockout and the web ban of service accounts."""
+
+    @expose("/login/", methods=["GET", "POST"])
+    @no_cache
+    def login(self):
+        return super().login()
+
+
+class SijillUserDBModelView(UserDBModelView):
+    """FAB's user admin with the user's directorate (its scope)."""
+
+    list_columns = ["first_name", "last_name", "username", "directorate", "active", "roles"]
+    show_columns = ["first_name", "last_name", "username", "email", "directorate", "active", "roles",
+                    "last_login", "login_count", "fail_login_count", "created_on", "changed_on"]
+    add_columns = ["first_name", "last_name", "username", "email", "directorate", "active", "roles",
+                   "password", "conf_password"]
+    edit_columns = ["first_name", "last_name", "username", "email", "directorate", "active", "roles"]
+    label_columns = dict(UserDBModelView.label_columns, directorate=_("Directorate"))
+    base_order = ("username", "asc")
+
+
+class SijillSecurityManager(SecurityManager):
+    user_model = SijillUser
+    userdbmodelview = SijillUserDBModelView
+    authdbview = SijillAuthDBView
+
+    # --- roles as data --------------------------------------------------------
+    def ensure_builtin_roles(self):
+        """FAB's Admin and Public roles (FAB_CREATE_DB is off: Alembic owns the schema)."""
+        for name in (self.auth_role_admin, self.auth_role_public):
+            self.find_role(name) or self.add_role(name)
+
+    def sync_roles(self):
+        """Create the roles of ROLE_CONFIGS with exactly their permissions.
+        Idempotent: run at every start-up; a permission removed from the
+        table is removed from the role."""
+        for role_name in ROLE_CONFIGS:
+            role = self.find_role(role_name) or self.add_role(role_name)
+            wanted = role_permissions(role_name)
+            wanted |= self._menu_permissions_for(wanted)
+            current = {(pv.permission.name, pv.view_menu.name): pv for pv in role.permissions}
+            for perm, view in wanted - set(current):
+                pv = self.add_permission_view_menu(perm, view)
+                if pv not in role.permissions:
+                    role.permissions.append(pv)
+            for key in set(current) - wanted:
+                role.permissions.remove(current[key])
+            self.session.merge(role)
+        admin = self.find_role(self.auth_role_admin)
+        missing = [pv for pv in self.session.query(self.permissionview_model) if pv not in admin.permissions]
+        admin.permissions.extend(missing)
+        self.session.commit()
+
+    def _menu_permissions_for(self, pairs):
+        """menu_access on every menu entry whose view the role can read."""
+        readable = {view for perm, view in pairs if perm == "can_read"}
+        menus = set()
+        for item in self.appbuilder.menu.get_list():
+            children = item.childs or [item]
+            visible = [c for c in children
+                       if getattr(c.baseview, "class_permission_name", None) in readable]
+            for child in visible:
+                menus.add(("menu_access", child.name))
+            if visible and item.childs:
+                menus.add(("menu_access", item.name))
+        return menus
+
+    # --- login ----------------------------------------------------------------
+    def auth_user_db(self, username, password):
+        user = self.find_user(username=username)
+        if user is not None and user.locked_until and user.locked_until > datetime.datetime.utcnow():
+            flash(str(_("This account is locked after repeated failed logins. "
+                        "Try again later or ask a ministry admin to unlock it.")), "danger")
+            return None
+        if user is not None and request.blueprint and not request.path.startswith("/api/"):
+            if [r.name for r in user.roles] == [PORTAL]:
+                return None  # the portal account reaches the API only
+        result = super().auth_user_db(username, password)
+        self._after_login_attempt(user, username, result is not None)
+        return result
+
+    def _after_login_attempt(self, user, username, ok):
+        from . import audit
+        from .extensions import db
+        limit = current_app.config.get("LOGIN_MAX_FAILURES", 5)
+        if user is not None and not ok and (user.fail_login_count or 0) >= limit:
+            minutes = current_app.config.get("LOGIN_LOCK_MINUTES", 15)
+            user.locked_until = datetime.datetime.utcnow() + datetime.timedelta(minutes=minutes)
+            self.session.merge(user)
+            self.session.commit()
+        audit.record_event_now(db.engine, "login" if ok else "failed_login", entity="SijillUser",
+                               record_id=getattr(user, "id", None), user_id=getattr(user, "id", None),
+                               username=username)

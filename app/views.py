@@ -1,0 +1,216 @@
+"""The map of Sijill's screens: one class per screen, then the menu.
+
+Behaviour shared by every screen (labels from the model, rules on save, soft
+delete, stale-edit refusal, workflow steps, pickers) is in ``app.crud``; the
+directorate scope is in the session (``app.scope``), so no screen filters by
+hand.
+"""
+from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_babel import lazy_gettext as _
+from sqlalchemy import select
+from wtforms import SelectField
+
+from .countries import country_choices, country_name
+from .crud import SijillInterface, SijillModelView
+from .extensions import appbuilder, db
+from .models import (
+    CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, Certificate, Citizen, Directorate,
+    Establishment, Occupation, Permit, SkillLevel, SkillTest,
+)
+from .scope import current_scope
+
+
+def _directorates_in_scope():
+    scope = current_scope()
+    query = select(Directorate).order_by(Directorate.code)
+    if scope.directorate_id is not None:
+        query = query.where(Directorate.id == scope.directorate_id)
+    return db.session.scalars(query).all()
+
+
+class DirectorateField(QuerySelectField):
+    """Ministry users choose the directorate; a directorate user is offered
+    only its own, and whatever is posted, the record lands there (the
+    session enforces it too: ``app.scope``)."""
+
+    def pre_validate(self, form):
+        scope = current_scope()
+        if scope.directorate_id is not None:
+            self.data = db.session.get(Directorate, scope.directorate_id)
+            return
+        super().pre_validate(form)
+
+
+def directorate_field():
+    return DirectorateField(_("Directorate"), query_func=_directorates_in_scope, get_label=str,
+                            get_pk_func=lambda d: d.id, allow_blank=False, widget=Select2Widget())
+
+
+def choice_field(label, choices):
+    return SelectField(label, choices=list(choices.items()), widget=Select2Widget())
+
+
+STATUS = {"status": lambda v: STATUS_LABELS.get(v, v)}
+GENDER = {"gender": lambda v: GENDER_LABELS.get(v, v)}
+
+
+# --- Reference data ---------------------------------------------------------------
+class DirectorateView(SijillModelView):
+    datamodel = SijillInterface(Directorate)
+    class_permission_name = "Directorate"
+    list_columns = ["code", "name_ar", "name_en"]
+    add_columns = edit_columns = show_columns = ["code", "name_ar", "name_en"]
+    search_columns = ["code", "name_ar", "name_en"]
+    base_order = ("code", "asc")
+
+
+class SkillLevelView(SijillModelView):
+    datamodel = SijillInterface(SkillLevel)
+    class_permission_name = "SkillLevel"
+    list_columns = add_columns = edit_columns = show_columns = ["rank", "name_ar", "name_en"]
+    base_order = ("rank", "asc")
+
+
+class OccupationView(SijillModelView):
+    datamodel = SijillInterface(Occupation)
+    class_permission_name = "Occupation"
+    list_columns = ["code", "title_ar", "title_en", "level_label", "skill_level", "active"]
+    show_columns = ["code", "title_ar", "title_en", "level_label", "parent", "skill_level", "active"]
+    add_columns = edit_columns = ["parent", "code", "title_ar", "title_en", "active"]
+    search_columns = ["code", "title_ar", "title_en", "level", "active"]
+    label_columns = {"level_label": _("Level")}
+    pickers = {"parent": "unitgroup"}
+    base_order = ("code", "asc")
+
+    def pre_add(self, item):
+        item.level = 5  # admins add national occupations; ISCO groups are loaded as data
+
+
+# --- Registers ----------------------------------------------------------------------
+class CertificateView(SijillModelView):
+    datamodel = SijillInterface(Certificate)
+    class_permission_name = "Certificate"
+    list_columns = ["serial", "kind", "citizen", "occupation", "status", "issue_date", "expiry_date",
+                    "directorate"]
+    show_columns = ["serial", "kind", "status", "citizen", "occupation", "skill_level", "experience_years",
+                    "fee", "issue_date", "expiry_date", "directorate", "reason", "submitted_by",
+                    "submitted_at", "decided_by", "decided_at", "created_by", "created_at"]
+    add_columns = ["kind", "citizen", "occupation", "skill_level", "experience_years", "fee"]
+    edit_columns = ["citizen", "occupation", "skill_level", "experience_years", "fee"]
+    search_columns = ["serial", "kind", "status", "issue_date", "expiry_date", "directorate"]
+    formatters_columns = {**STATUS, "kind": lambda v: CERTIFICATE_KINDS.get(v, v)}
+    add_form_extra_fields = {"kind": choice_field(_("Type"), CERTIFICATE_KINDS)}
+    pickers = {"citizen": "citizen", "occupation": "occupation"}
+
+
+class SkillTestView(SijillModelView):
+    datamodel = SijillInterface(SkillTest)
+    class_permission_name = "SkillTest"
+    list_columns = ["citizen", "occupation", "skill_level", "test_date", "theory_score", "practical_score",
+                    "result_label", "status"]
+    show_columns = ["citizen", "occupation", "skill_level", "test_date", "theory_score", "practical_score",
+                    "result_label", "fee_exempt", "exemption_reason", "status", "reason", "certificate",
+                    "directorate", "submitted_by", "submitted_at", "decided_by", "decided_at"]
+    add_columns = edit_columns = ["citizen", "occupation", "skill_level", "test_date", "theory_score",
+                                  "practical_score", "fee_exempt", "exemption_reason"]
+    search_columns = ["test_date", "status", "result", "skill_level", "directorate"]
+    label_columns = {"result_label": _("Result")}
+    formatters_columns = STATUS
+    pickers = {"citizen": "citizen", "occupation": "occupation"}
+
+
+class PermitView(SijillModelView):
+    datamodel = SijillInterface(Permit)
+    class_permission_name = "Permit"
+    list_columns = ["serial", "worker_name", "nationality", "establishment", "occupation", "start_date",
+                    "end_date", "status"]
+    show_columns = ["serial", "kind", "renews", "status", "worker_name", "passport_number", "nationality",
+                    "birth_date", "gender", "establishment", "occupation", "start_date", "end_date",
+                    "issue_date", "quota_exception", "exception_reason", "security_cleared",
+                    "docs_commercial_register", "docs_tax_card", "docs_passport", "docs_medical",
+                    "docs_photos", "reason", "directorate", "submitted_by", "decided_by", "decided_at"]
+    add_columns = edit_columns = [
+        "kind", "renews", "worker_name", "passport_number", "nationality", "birth_date", "gender",
+        "establishment", "occupation", "start_date", "end_date", "quota_exception", "exception_reason",
+        "security_cleared", "docs_commercial_register", "docs_tax_card", "docs_passport", "docs_medical",
+        "docs_photos"]
+    search_columns = ["serial", "passport_number", "worker_name", "nationality", "status", "end_date",
+                      "directorate"]
+    formatters_columns = {**STATUS, **GENDER, "kind": lambda v: Permit.KIND_LABELS.get(v, v),
+                          "nationality": country_name}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "kind": choice_field(_("Kind"), Permit.KIND_LABELS),
+        "gender": choice_field(_("Gender"), GENDER_LABELS),
+        "nationality": SelectField(_("Nationality"), choices=country_choices("ar"), widget=Select2Widget()),
+    }
+    pickers = {"establishment": "establishment", "occupation": "occupation", "renews": "permit"}
+    picker_optional = ("renews",)
+
+
+class CitizenView(SijillModelView):
+    datamodel = SijillInterface(Citizen)
+    class_permission_name = "Citizen"
+    list_columns = ["national_id", "full_name", "gender", "birth_date", "directorate", "created_at"]
+    show_columns = ["national_id", "full_name", "latin_name", "birth_date", "gender",
+                    "birth_governorate_label", "national_id_warning", "mobile", "address", "qualification",
+                    "directorate", "created_by", "created_at", "changed_at"]
+    add_columns = ["national_id", "full_name", "latin_name", "mobile", "address", "qualification",
+                   "directorate"]
+    edit_columns = ["full_name", "latin_name", "mobile", "address", "qualification"]
+    search_columns = ["national_id", "full_name", "gender", "directorate"]
+    label_columns = {"birth_governorate_label": _("Governorate of birth")}
+    formatters_columns = GENDER
+    add_form_extra_fields = {"directorate": directorate_field()}
+    description_columns = {"national_id": _("14 digits; birth date, gender and governorate of birth "
+                                            "are read from it.")}
+    related_views = [CertificateView, SkillTestView]
+    add_template = "sijill/citizen_add.html"
+
+
+class EstablishmentView(SijillModelView):
+    datamodel = SijillInterface(Establishment)
+    class_permission_name = "Establishment"
+    list_columns = ["name", "commercial_register", "tax_number", "egyptian_workers", "directorate"]
+    show_columns = ["name", "commercial_register", "tax_number", "address", "egyptian_workers",
+                    "directorate", "created_at"]
+    add_columns = ["name", "commercial_register", "tax_number", "address", "egyptian_workers", "directorate"]
+    edit_columns = ["name", "tax_number", "address", "egyptian_workers"]
+    search_columns = ["name", "commercial_register", "directorate"]
+    add_form_extra_fields = {"directorate": directorate_field()}
+    related_views = [PermitView]
+
+
+class AuditLogView(SijillModelView):
+    datamodel = SijillInterface(AuditLog)
+    class_permission_name = "AuditLog"
+    base_permissions = ["can_read"]
+    list_columns = ["at", "username", "action", "entity", "record_id", "directorate", "ip"]
+    show_columns = ["at", "username", "ip", "action", "entity", "record_id", "directorate", "changes",
+                    "detail"]
+    search_columns = ["username", "action", "entity", "record_id", "at", "directorate"]
+    base_order = ("id", "desc")
+
+
+# --- Menu -------------------------------------------------------------------------
+REGISTERS, SERVICES, REFERENCE, OVERSIGHT = (
+    _("Registers"), _("Services"), _("Reference data"), _("Oversight"))
+
+appbuilder.add_view(CitizenView, "Citizens", label=_("Citizens"), icon="fa-id-card",
+                    category="Registers", category_label=REGISTERS, category_icon="fa-book")
+appbuilder.add_view(EstablishmentView, "Establishments", label=_("Establishments"), icon="fa-building",
+                    category="Registers")
+appbuilder.add_view(CertificateView, "Certificates", label=_("Certificates and cards"), icon="fa-certificate",
+                    category="Services", category_label=SERVICES, category_icon="fa-briefcase")
+appbuilder.add_view(SkillTestView, "SkillTests", label=_("Skill tests"), icon="fa-wrench",
+                    category="Services")
+appbuilder.add_view(PermitView, "Permits", label=_("Foreign work permits"), icon="fa-passport",
+                    category="Services")
+appbuilder.add_view(OccupationView, "Occupations", label=_("Occupations"), icon="fa-sitemap",
+                    category="Reference", category_label=REFERENCE, category_icon="fa-database")
+appbuilder.add_view(SkillLevelView, "SkillLevels", label=_("Skill levels"), icon="fa-signal",
+                    category="Reference")
+appbuilder.add_view(DirectorateView, "Directorates", label=_("Directorates"), icon="fa-map-marker",
+                    category="Reference")
+appbuilder.add_view(AuditLogView, "AuditLog", label=_("Audit trail"), icon="fa-history",
+                    category="Oversight", category_label=OVERSIGHT, category_icon="fa-eye")

@@ -1,0 +1,67 @@
+"""App-wide web behaviour that is not a screen: small JSON helpers used by
+the forms, error pages, recorded denials and security headers."""
+from flask import g, jsonify, render_template, request
+from flask_login import login_required
+from werkzeug.exceptions import Forbidden, NotFound
+
+from . import audit
+from .extensions import db
+from .national_id import GOVERNORATES, parse_national_id
+from .pickers import picker_endpoint
+from .scope import ScopeViolation
+
+
+def _parse_nid():
+    """What the citizen form shows while the ID is typed: one parser, the server's."""
+    from flask import current_app
+    try:
+        parsed = parse_national_id(request.args.get("nid", ""),
+                                   current_app.config.get("NATIONAL_ID_STRICT_CHECKSUM", False))
+    except ValueError as exc:
+        return jsonify(ok=False, error=str(exc))
+    return jsonify(ok=True, national_id=parsed.number, birth_date=parsed.birth_date.isoformat(),
+                   gender=parsed.gender, governorate=GOVERNORATES[parsed.governorate_code][0],
+                   warning=parsed.warnings[0] if parsed.warnings else None)
+
+
+def _record_denial(status):
+    user = g.get("user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        db.session.rollback()
+        audit.record_event_now(db.engine, "denied", detail={"status": status, "method": request.method,
+                                                              "path": request.path[:300]})
+
+
+def install(app):
+    app.add_url_rule("/picker/<name>", "picker", login_required(picker_endpoint))
+    app.add_url_rule("/nid/parse", "nid_parse", login_required(_parse_nid))
+
+    @app.errorhandler(ScopeViolation)
+    def _scope_violation(exc):
+        _record_denial(404)
+        return _error_page(404)
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc):
+        _record_denial(404)
+        return _error_page(404)
+
+    @app.errorhandler(Forbidden)
+    def _forbidden(exc):
+        _record_denial(403)
+        return _error_page(403)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def _error_page(status):
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        messages = {404: ("غير موجود", "Not found"), 403: ("غير مسموح", "Forbidden")}[status]
+        return jsonify(code="not_found" if status == 404 else "forbidden",
+                       message={"ar": messages[0], "en": messages[1]}), status
+    return render_template("sijill/error.html", status=status), status

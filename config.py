@@ -1,0 +1,158 @@
+"""Sijill settings.
+
+Every setting can be given in the environment; the default is what a fresh
+checkout uses (embedded SQLite under ``instance/``, demo-friendly). Production
+(``SIJILL_ENV=production``) refuses to start with unsafe values — see
+``app/production.py``.
+"""
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("SIJILL_INSTANCE_DIR", BASE_DIR / "instance"))
+INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _secret_key():
+    """SECRET_KEY from the environment, else one generated once into instance/.
+
+    The key signs sessions and the QR signatures of documents, so it must be
+    stable across restarts and identical on every worker: never random per
+    process, never committed.
+    """
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = INSTANCE_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+# --- Environment --------------------------------------------------------------
+# "development" (default) or "production"; production checks itself at start-up.
+SIJILL_ENV = os.environ.get("SIJILL_ENV", "development")
+
+# --- Database -----------------------------------------------------------------
+# DATABASE_URL: SQLAlchemy URL. Default: SQLite file instance/sijill.db.
+# PostgreSQL: postgresql+psycopg2://user@host:5432/sijill (postgres:// accepted).
+_db_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'sijill.db'}"
+if _db_url.startswith("postgres://"):
+    _db_url = "postgresql://" + _db_url[len("postgres://"):]
+SQLALCHEMY_DATABASE_URI = _db_url
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+# pre_ping: a connection dropped by a database restart is replaced on checkout
+# instead of failing the next request.
+SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+if _db_url.startswith("postgresql"):
+    SQLALCHEMY_ENGINE_OPTIONS.update(
+        pool_size=_env_int("DB_POOL_SIZE", 5),
+        max_overflow=_env_int("DB_MAX_OVERFLOW", 5),
+        pool_recycle=1800,
+    )
+# READ_REPLICA_URL: optional DSN of a streaming replica, used for exports,
+# statistics and the dashboard. Empty: the primary serves them.
+READ_REPLICA_URL = os.environ.get("READ_REPLICA_URL", "")
+
+# --- Secrets ------------------------------------------------------------------
+# SECRET_KEY: signs sessions and the QR codes of documents. Generated into
+# instance/secret_key on first run when unset; in production it must be set.
+SECRET_KEY = _secret_key()
+# DOCUMENT_SIGNING_KEY: key of the QR signatures (defaults to SECRET_KEY).
+DOCUMENT_SIGNING_KEY = os.environ.get("DOCUMENT_SIGNING_KEY", SECRET_KEY)
+
+# --- Domain rules (domain.md: unconfirmed facts are settings) ------------------
+# NATIONAL_ID_STRICT_CHECKSUM: refuse a national ID whose check digit does not
+# match the commonly published algorithm. Off: a mismatch is only a warning.
+NATIONAL_ID_STRICT_CHECKSUM = _env_bool("NATIONAL_ID_STRICT_CHECKSUM", False)
+# MIN_WORKING_AGE: youngest age (years) at which a citizen may register or test.
+MIN_WORKING_AGE = _env_int("MIN_WORKING_AGE", 15)
+# CRAFT_CARD_VALIDITY_YEARS: validity of a craft practice licence card.
+CRAFT_CARD_VALIDITY_YEARS = _env_int("CRAFT_CARD_VALIDITY_YEARS", 5)
+# CRAFT_CARD_MAX_FEE: the legal ceiling of the craft card fee (EGP).
+CRAFT_CARD_MAX_FEE = _env_int("CRAFT_CARD_MAX_FEE", 500)
+# PERMIT_MAX_DAYS: longest validity of a foreign work permit (one year).
+PERMIT_MAX_DAYS = _env_int("PERMIT_MAX_DAYS", 366)
+# FOREIGN_SHARE_PERCENT: foreigners allowed per establishment, in percent of
+# its Egyptian workforce, unless an exception is recorded on the permit.
+FOREIGN_SHARE_PERCENT = _env_int("FOREIGN_SHARE_PERCENT", 10)
+# BARRED_OCCUPATIONS_FOR_FOREIGNERS: comma-separated occupation codes (ISCO
+# unit groups or national codes) that foreigners may not hold.
+# Defaults: 5113 travel guides, 3331 clearing and forwarding agents.
+BARRED_OCCUPATIONS_FOR_FOREIGNERS = [
+    c.strip()
+    for c in os.environ.get("BARRED_OCCUPATIONS_FOR_FOREIGNERS", "5113,3331").split(",")
+    if c.strip()
+]
+# SKILL_PASS_MARK: minimum score (out of 100) in both theory and practice.
+SKILL_PASS_MARK = _env_int("SKILL_PASS_MARK", 50)
+# SKILL_CERT_VALIDITY_YEARS: validity of a skill-level certificate (0 = none).
+SKILL_CERT_VALIDITY_YEARS = _env_int("SKILL_CERT_VALIDITY_YEARS", 0)
+
+# --- Demo data ----------------------------------------------------------------
+# DEMO_PASSWORD: the one password of every demo account (refused in production).
+DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "Sijill@2026")
+# DEMO_CITIZENS: how many demo citizens `make run` seeds on first start.
+DEMO_CITIZENS = _env_int("DEMO_CITIZENS", 200)
+
+# --- Flask-AppBuilder ---------------------------------------------------------
+APP_NAME = "سجل"
+APP_ICON = "/static/img/sijill-logo.svg"
+FAB_SECURITY_MANAGER_CLASS = "app.security.SijillSecurityManager"
+FAB_INDEX_VIEW = "app.home.HomeView"
+FAB_API_SWAGGER_UI = True
+FAB_ADD_SECURITY_API = False
+FAB_API_MAX_PAGE_SIZE = 100
+AUTH_TYPE = 1  # AUTH_DB
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+AUTH_USER_REGISTRATION = False
+WTF_CSRF_ENABLED = True
+WTF_CSRF_TIME_LIMIT = None
+
+# --- Language -----------------------------------------------------------------
+BABEL_DEFAULT_LOCALE = "ar"
+BABEL_DEFAULT_FOLDER = "translations"
+LANGUAGES = {
+    "ar": {"flag": "eg", "name": "العربية"},
+    "en": {"flag": "gb", "name": "English"},
+}
+
+# --- Sessions -----------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", SIJILL_ENV == "production")
+PERMANENT_SESSION_LIFETIME = _env_int("SESSION_IDLE_MINUTES", 30) * 60
+
+# --- Scheduler ----------------------------------------------------------------
+# SCHEDULER_ENABLED: run APScheduler inside this process (one lease per run
+# keeps a job single across workers and hosts).
+SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", False)
+
+# --- Uploads ------------------------------------------------------------------
+MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024
+
+# --- Schema and permissions ---------------------------------------------------
+# The schema is Alembic's (`flask db upgrade`), never FAB's create_all; roles
+# and permissions are synced by `flask sijill init`, run once per deployment,
+# not by every worker at start-up (concurrent workers would race on them).
+FAB_CREATE_DB = False
+FAB_UPDATE_PERMS = False
+
+# --- Login --------------------------------------------------------------------
+# LOGIN_MAX_FAILURES failed logins in a row lock the account LOGIN_LOCK_MINUTES.
+LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+LOGIN_LOCK_MINUTES = _env_int("LOGIN_LOCK_MINUTES", 15)

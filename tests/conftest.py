@@ -1,0 +1,64 @@
+"""Test fixtures: one migrated database per run, on PostgreSQL when
+TEST_DATABASE_URL is set, else a fresh SQLite file.
+
+The environment is set before anything imports ``config``, so the app under
+test really uses that database (checked by ``test_database_backend``).
+"""
+import os
+import re
+import tempfile
+
+import pytest
+
+_TMP = tempfile.mkdtemp(prefix="sijill-test-")
+os.environ["SIJILL_INSTANCE_DIR"] = _TMP
+os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+
+from app import create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+
+PASSWORD = "Sijill@2026"
+
+
+@pytest.fixture(scope="session")
+def app():
+    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD)
+    with app.app_context():
+        from app import seed
+        from app.cli import init
+        runner = app.test_cli_runner()
+        result = runner.invoke(init, [])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        seed.create_demo_users(PASSWORD)
+    yield app
+
+
+@pytest.fixture()
+def ctx(app):
+    with app.app_context():
+        yield
+        db.session.rollback()
+        db.session.remove()
+
+
+def login(app, username, password=PASSWORD):
+    client = app.test_client()
+    response = client.post("/login/", data={"username": username, "password": password})
+    assert response.status_code == 302, f"login of {username} failed"
+    return client
+
+
+@pytest.fixture()
+def as_user(app):
+    clients = {}
+
+    def get(username):
+        if username not in clients:
+            clients[username] = login(app, username)
+        return clients[username]
+    return get
+
+
+def ids_in(html):
+    return set(int(x) for x in re.findall(r'/show/(\d+)', html))
