@@ -19,7 +19,8 @@ def init(demo, citizens):
     with --demo, demo accounts and data on first start."""
     from . import seed
     from .extensions import appbuilder
-    upgrade()
+    # "heads": independent branches of migrations (one per feature) all apply
+    upgrade(revision="heads")
     appbuilder.sm.ensure_builtin_roles()
     appbuilder.add_permissions(update_perms=True)
     appbuilder.sm.sync_roles()
