@@ -16,13 +16,14 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import ModelView, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
+from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_babel import lazy_gettext as _
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy import Boolean
 from wtforms import BooleanField, HiddenField
 
-from . import workflow
+from . import audit, exports, workflow
 from .extensions import db
 from .models import RuleViolation, SoftDeleted
 from .scope import ScopeViolation
@@ -184,11 +185,64 @@ class SijillModelView(ModelView):
     def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
         return super()._get_edit_widget(form, list(exclude_cols or []) + ["row_version"], widgets)
 
+    # --- exports: exactly the list on screen -----------------------------------
+    list_template = "sijill/list.html"
+
+    def _list_query(self):
+        """The list's own query: its search, filters and sort (the scope is
+        the session's), without paging."""
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        order_column, order_direction = get_order_args().get(self.__class__.__name__, ("", ""))
+        if not order_column and self.base_order:
+            order_column, order_direction = self.base_order
+        filters = self._filters.get_joined_filters(self._base_filters)
+        query = self.datamodel.session.query(self.datamodel.obj)
+        query = self.datamodel.apply_all(query, filters, order_column, order_direction)
+        return query, filters, (order_column, order_direction)
+
+    def _export(self, fmt):
+        session, own = exports.reading_session(self.datamodel.session)
+        query, filters, order = self._list_query()
+        if own:
+            query = query.with_session(session)
+        keys, exprs, joins, fmts = exports.export_columns(self.datamodel.obj, self.list_columns,
+                                                          self.formatters_columns or {})
+        headers = [str(self.label_columns.get(k, k)) for k in keys]
+        rows = exports.rows_of(session, query, exprs, joins, fmts)
+        entity = self.datamodel.obj.__name__
+        detail = {"format": fmt, "filters": [str(f) for f in filters.get_filters_values_tojson()],
+                  "order": list(order)}
+
+        def done(count):
+            audit.record_event_now(db.engine, "export", entity=entity,
+                                   detail=dict(detail, rows=count))
+        stamp = datetime.date.today().isoformat()
+        maker = exports.csv_response if fmt == "csv" else exports.xlsx_response
+        return maker(f"{entity.lower()}-{stamp}", headers, rows, done)
+
+    @expose("/export/csv")
+    @has_access
+    def export_csv(self):
+        return self._export("csv")
+
+    @expose("/export/xlsx")
+    @has_access
+    def export_xlsx(self):
+        return self._export("xlsx")
+
     # --- show page: workflow buttons and links ---------------------------------
     STEP_STYLE = {"submit": "btn-primary", "approve": "btn-success", "reject": "btn-warning",
                   "revoke": "btn-danger"}
 
     def render_template(self, template, **kwargs):
+        if template == self.list_template:
+            sm = self.appbuilder.sm
+            if "can_export" in self.base_permissions and sm.has_access("can_export", self.class_permission_name):
+                query = request.query_string.decode()
+                kwargs["sijill_exports"] = [
+                    {"url": url_for(f"{self.endpoint}.export_{fmt}") + (f"?{query}" if query else ""),
+                     "label": label}
+                    for fmt, label in (("csv", "CSV"), ("xlsx", "Excel"))]
         if template == self.show_template and "pk" in kwargs:
             item = self.datamodel.get(kwargs["pk"])
             kwargs.update(sijill_item=item, sijill_endpoint=self.endpoint,
@@ -238,6 +292,3 @@ class SijillModelView(ModelView):
             flash(str(_("The step could not be saved; nothing was changed. Try again.")), "danger")
         return redirect(url_for(f"{self.endpoint}.show", pk=pk))
 
-
-# The step endpoint's permission is checked per verb inside (can_submit…).
-METHOD_VERBS.setdefault("step", "read")

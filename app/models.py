@@ -163,6 +163,7 @@ class Directorate(Model):
     """One labour directorate per governorate; code = the national-ID code."""
 
     __tablename__ = "directorate"
+    __export_label__ = "name_ar"
     id = Column(Integer, primary_key=True)
     code = Column(String(2), unique=True, nullable=False, info=label(_("Code")))
     name_ar = Column(String(100), nullable=False, info=label(_("Arabic name")))
@@ -180,6 +181,7 @@ class Directorate(Model):
 
 class SkillLevel(Model):
     __tablename__ = "skill_level"
+    __export_label__ = "name_ar"
     id = Column(Integer, primary_key=True)
     rank = Column(Integer, unique=True, nullable=False, info=label(_("Rank")))
     name_ar = Column(String(100), nullable=False, info=label(_("Arabic name")))
@@ -220,6 +222,7 @@ class Occupation(Model):
     national occupations (level 5) that hang under a unit group."""
 
     __tablename__ = "occupation"
+    __export_label__ = "title_ar"
     id = Column(Integer, primary_key=True)
     code = Column(String(12), unique=True, nullable=False, info=label(_("Code")))
     level = Column(Integer, nullable=False, info=label(_("Level")))
@@ -282,6 +285,7 @@ class SijillUser(User):
     inheritance on ab_user)."""
 
     __tablename__ = "ab_user"
+    __export_label__ = "username"
     directorate_id = Column(Integer, ForeignKey("directorate.id"), nullable=True, index=True,
                             info=label(_("Directorate")))
     directorate = relationship("Directorate", info=label(_("Directorate")))
@@ -295,6 +299,7 @@ class SijillUser(User):
 # --- Citizens and employers -------------------------------------------------------
 class Citizen(Tracked, SoftDeleted, Scoped, Model):
     __tablename__ = "citizen"
+    __export_label__ = "full_name"
     id = Column(Integer, primary_key=True)
     national_id = Column(String(14), unique=True, nullable=False, info=label(_("National ID")))
     full_name = Column(String(200), nullable=False, info=label(_("Full name (Arabic)")))
@@ -387,6 +392,7 @@ class Citizen(Tracked, SoftDeleted, Scoped, Model):
 
 class Establishment(Tracked, SoftDeleted, Scoped, Model):
     __tablename__ = "establishment"
+    __export_label__ = "name"
     id = Column(Integer, primary_key=True)
     name = Column(String(300), nullable=False, info=label(_("Name")))
     commercial_register = Column(String(30), unique=True, nullable=False,
@@ -629,6 +635,7 @@ class Permit(Tracked, SoftDeleted, Scoped, Workflow, Model):
     """Work permit of a foreign national for an establishment."""
 
     __tablename__ = "permit"
+    __export_label__ = "serial"
     id = Column(Integer, primary_key=True)
     serial = Column(String(32), unique=True, nullable=True, info=label(_("Serial")))
     kind = Column(String(8), nullable=False, default="new", info=label(_("Kind")))

@@ -15,6 +15,7 @@ import datetime
 import logging
 
 from flask import current_app, flash, g, request
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.security.decorators import no_cache
@@ -36,6 +37,9 @@ METHOD_VERBS = {
     "muldelete": "delete", "submit": "submit", "approve": "approve", "reject": "reject",
     "revoke": "revoke", "print_document": "print", "print_batch": "print",
     "export_csv": "export", "export_xlsx": "export", "restore": "restore",
+    # The workflow endpoint needs read, then checks the step's own verb
+    # (can_submit, can_approve…) inside.
+    "step": "read",
 }
 
 ALL_VERBS = {"read", "write", "delete", "submit", "approve", "reject", "revoke", "print", "export",
@@ -112,6 +116,53 @@ class SijillUserDBModelView(UserDBModelView):
     edit_columns = ["first_name", "last_name", "username", "email", "directorate", "active", "roles"]
     label_columns = dict(UserDBModelView.label_columns, directorate=_("Directorate"))
     base_order = ("username", "asc")
+
+
+class DirectorateUserView(UserDBModelView):
+    """A directorate manager's own staff: clerk accounts of its directorate.
+
+    Users are not a ``Scoped`` model (login must find any user before anyone
+    is logged in), so this screen states its scope itself: it lists, edits and
+    creates only users of the manager's directorate, and every account it
+    creates or edits holds the Clerk role only — never one above the manager's.
+    """
+
+    datamodel = SQLAInterface(SijillUser)
+    route_base = "/directorate-users"
+    class_permission_name = "DirectorateUser"
+    method_permission_name = METHOD_VERBS
+    list_columns = ["first_name", "last_name", "username", "active", "last_login"]
+    show_columns = ["first_name", "last_name", "username", "email", "active", "roles", "last_login",
+                    "login_count", "created_on"]
+    add_columns = ["first_name", "last_name", "username", "email", "password", "conf_password"]
+    edit_columns = ["first_name", "last_name", "email", "active"]
+    search_columns = ["username", "first_name", "last_name", "active"]
+    base_order = ("username", "asc")
+    base_permissions = ["can_read", "can_write"]
+
+    def __init__(self, **kwargs):
+        from flask_appbuilder.models.sqla.filters import FilterEqualFunction
+        self.base_filters = [["directorate_id", FilterEqualFunction, _manager_directorate]]
+        super().__init__(**kwargs)
+
+    def pre_add(self, item):
+        super().pre_add(item)
+        item.directorate_id = _manager_directorate()
+        item.roles = [self.appbuilder.sm.find_role(CLERK)]
+        item.active = True
+
+    def pre_update(self, item):
+        super().pre_update(item)
+        if item.directorate_id != _manager_directorate() or any(r.name != CLERK for r in item.roles):
+            from werkzeug.exceptions import NotFound
+            raise NotFound()
+
+
+def _manager_directorate():
+    """The directorate of the manager using the screen (-1 matches nobody:
+    a ministry account manages users in FAB's own user screen)."""
+    user = g.get("user")
+    return getattr(user, "directorate_id", None) or -1
 
 
 class SijillSecurityManager(SecurityManager):

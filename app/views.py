@@ -19,6 +19,7 @@ from .models import (
     Establishment, Occupation, Permit, SkillLevel, SkillTest,
 )
 from .scope import current_scope
+from .security import DirectorateUserView
 
 
 def _directorates_in_scope():
@@ -212,5 +213,7 @@ appbuilder.add_view(SkillLevelView, "SkillLevels", label=_("Skill levels"), icon
                     category="Reference")
 appbuilder.add_view(DirectorateView, "Directorates", label=_("Directorates"), icon="fa-map-marker",
                     category="Reference")
-appbuilder.add_view(AuditLogView, "AuditLog", label=_("Audit trail"), icon="fa-history",
+appbuilder.add_view(DirectorateUserView, "DirectorateUsers", label=_("Directorate staff"), icon="fa-users",
                     category="Oversight", category_label=OVERSIGHT, category_icon="fa-eye")
+appbuilder.add_view(AuditLogView, "AuditLog", label=_("Audit trail"), icon="fa-history",
+                    category="Oversight")

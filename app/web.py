@@ -64,4 +64,6 @@ def _error_page(status):
         messages = {404: ("غير موجود", "Not found"), 403: ("غير مسموح", "Forbidden")}[status]
         return jsonify(code="not_found" if status == 404 else "forbidden",
                        message={"ar": messages[0], "en": messages[1]}), status
-    return render_template("sijill/error.html", status=status), status
+    from .extensions import appbuilder
+    return render_template("sijill/error.html", status=status, appbuilder=appbuilder,
+                           base_template=appbuilder.base_template), status
