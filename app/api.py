@@ -13,6 +13,7 @@ from .models import Certificate, Citizen, Directorate, Establishment, Occupation
     SkillLevel, SkillTest
 from .scope import ScopeViolation
 from .security import METHOD_VERBS, api_resource
+from .web import record_denial
 
 
 class SijillModelApi(ModelRestApi):
@@ -32,6 +33,16 @@ class SijillModelApi(ModelRestApi):
         except ScopeViolation:
             db.session.rollback()
             return self.response_404()
+
+    # Denials answered by FAB's API (no permission, row not in scope) are
+    # recorded like the web's (app.web).
+    def response_403(self, **kwargs):
+        record_denial(403)
+        return super().response_403(**kwargs)
+
+    def response_404(self, **kwargs):
+        record_denial(404)
+        return super().response_404(**kwargs)
 
     def post_headless(self):
         return self._guarded(super().post_headless)

@@ -34,7 +34,7 @@ METHOD_VERBS = {
     # ModelRestApi
     "get": "read", "get_list": "read", "info": "read", "post": "write", "put": "write",
     # Actions and extra endpoints
-    "muldelete": "delete", "submit": "submit", "approve": "approve", "reject": "reject",
+    "muldelete": "delete", "submit": "submit", "submit_selected": "submit", "approve": "approve", "reject": "reject",
     "revoke": "revoke", "print_document": "print", "print_batch": "print",
     "export_csv": "export", "export_xlsx": "export", "restore": "restore",
     # The workflow endpoint needs read, then checks the step's own verb

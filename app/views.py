@@ -12,7 +12,7 @@ from sqlalchemy import select
 from wtforms import SelectField
 
 from .countries import country_choices, country_name
-from .crud import SijillInterface, SijillModelView
+from .crud import BulkSubmit, SijillInterface, SijillModelView
 from .extensions import appbuilder, db
 from .models import (
     CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, Certificate, Citizen, Directorate,
@@ -89,7 +89,7 @@ class OccupationView(SijillModelView):
 
 
 # --- Registers ----------------------------------------------------------------------
-class CertificateView(SijillModelView):
+class CertificateView(BulkSubmit, SijillModelView):
     datamodel = SijillInterface(Certificate)
     class_permission_name = "Certificate"
     list_columns = ["serial", "kind", "citizen", "occupation", "status", "issue_date", "expiry_date",
@@ -105,7 +105,7 @@ class CertificateView(SijillModelView):
     pickers = {"citizen": "citizen", "occupation": "occupation"}
 
 
-class SkillTestView(SijillModelView):
+class SkillTestView(BulkSubmit, SijillModelView):
     datamodel = SijillInterface(SkillTest)
     class_permission_name = "SkillTest"
     list_columns = ["citizen", "occupation", "skill_level", "test_date", "theory_score", "practical_score",
@@ -121,7 +121,7 @@ class SkillTestView(SijillModelView):
     pickers = {"citizen": "citizen", "occupation": "occupation"}
 
 
-class PermitView(SijillModelView):
+class PermitView(BulkSubmit, SijillModelView):
     datamodel = SijillInterface(Permit)
     class_permission_name = "Permit"
     list_columns = ["serial", "worker_name", "nationality", "establishment", "occupation", "start_date",

@@ -1,7 +1,10 @@
 """App-wide web behaviour that is not a screen: small JSON helpers used by
 the forms, error pages, recorded denials and security headers."""
 from flask import g, jsonify, render_template, request
-from flask_login import login_required
+import functools
+
+from flask import redirect, url_for
+from flask_login import current_user
 from werkzeug.exceptions import Forbidden, NotFound
 
 from . import audit
@@ -24,12 +27,25 @@ def _parse_nid():
                    warning=parsed.warnings[0] if parsed.warnings else None)
 
 
-def _record_denial(status):
+def record_denial(status):
+    """An access refused to a logged-in user, kept even though the request rolls back."""
     user = g.get("user")
     if user is not None and getattr(user, "is_authenticated", False):
         db.session.rollback()
         audit.record_event_now(db.engine, "denied", detail={"status": status, "method": request.method,
                                                               "path": request.path[:300]})
+
+
+def login_required(view):
+    """Send an anonymous caller to FAB's login page (flask-login's own
+    decorator does not know FAB's login endpoint)."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_authenticated:
+            from .extensions import appbuilder
+            return redirect(url_for(appbuilder.sm.auth_view.__class__.__name__ + ".login", next=request.path))
+        return view(*args, **kwargs)
+    return wrapper
 
 
 def install(app):
@@ -38,17 +54,17 @@ def install(app):
 
     @app.errorhandler(ScopeViolation)
     def _scope_violation(exc):
-        _record_denial(404)
+        record_denial(404)
         return _error_page(404)
 
     @app.errorhandler(NotFound)
     def _not_found(exc):
-        _record_denial(404)
+        record_denial(404)
         return _error_page(404)
 
     @app.errorhandler(Forbidden)
     def _forbidden(exc):
-        _record_denial(403)
+        record_denial(403)
         return _error_page(403)
 
     @app.after_request

@@ -9,6 +9,7 @@ import re
 import tempfile
 
 import pytest
+from flask.testing import FlaskClient
 
 _TMP = tempfile.mkdtemp(prefix="sijill-test-")
 os.environ["SIJILL_INSTANCE_DIR"] = _TMP
@@ -21,9 +22,24 @@ from app.extensions import db  # noqa: E402
 PASSWORD = "Sijill@2026"
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in an app context of its own.
+
+    Flask reuses an app context that is already pushed, so a request made
+    inside a test's ``app_context()`` would share ``g`` (flask-login's cached
+    user, the cached scope) with the test and with other clients' requests:
+    a second user would silently act as the first."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app():
     app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         from app import seed
         from app.cli import init
