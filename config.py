@@ -156,3 +156,25 @@ FAB_UPDATE_PERMS = False
 # LOGIN_MAX_FAILURES failed logins in a row lock the account LOGIN_LOCK_MINUTES.
 LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCK_MINUTES = _env_int("LOGIN_LOCK_MINUTES", 15)
+
+# --- Scheduled jobs, statistics and expiry (app/jobs.py, app/stats.py) --------
+# SCHEDULER_TIMEZONE: zone of the schedule and of "today" for the jobs'
+# periods (the 1st of the month is the 1st in Cairo).
+SCHEDULER_TIMEZONE = os.environ.get("SCHEDULER_TIMEZONE", "Africa/Cairo")
+# JOB_MONTHLY_STATS_CRON: crontab line of the monthly statistics (compiles
+# the previous month). Default: 02:00 on the 1st.
+JOB_MONTHLY_STATS_CRON = os.environ.get("JOB_MONTHLY_STATS_CRON", "0 2 1 * *")
+# JOB_EXPIRE_CRON: crontab line of the daily expiry. Default: 00:15 daily.
+JOB_EXPIRE_CRON = os.environ.get("JOB_EXPIRE_CRON", "15 0 * * *")
+# JOB_RETRY_MINUTES: wait before the first retry of a failed run; each next
+# retry waits twice as long. JOB_MAX_ATTEMPTS: runs of one period in all.
+JOB_RETRY_MINUTES = _env_int("JOB_RETRY_MINUTES", 5)
+JOB_MAX_ATTEMPTS = _env_int("JOB_MAX_ATTEMPTS", 5)
+# JOB_LEASE_MINUTES: how long a claimed run may take before another process
+# may assume its holder died and take it over (longer than any run).
+JOB_LEASE_MINUTES = _env_int("JOB_LEASE_MINUTES", 60)
+# JOB_SWEEP_MINUTES: how often each scheduler looks for due retries.
+JOB_SWEEP_MINUTES = _env_int("JOB_SWEEP_MINUTES", 5)
+# EXPIRING_WINDOW_DAYS: documents and permits ending within this many days
+# are listed on the "expiring" page of each directorate.
+EXPIRING_WINDOW_DAYS = _env_int("EXPIRING_WINDOW_DAYS", 30)

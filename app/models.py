@@ -808,3 +808,8 @@ class AuditLog(Model):
 
 SCOPED_MODELS = (Citizen, Establishment, Certificate, SkillTest, Permit)
 WORKFLOW_MODELS = (Certificate, SkillTest, Permit)
+
+
+# The statistics and scheduled-job tables live beside their code; imported
+# here so that Model.metadata (migrations, the scope) always knows them.
+from . import jobs, stats  # noqa: E402,F401
