@@ -40,6 +40,9 @@ METHOD_VERBS = {
     # The workflow endpoint needs read, then checks the step's own verb
     # (can_submit, can_approve…) inside.
     "step": "read",
+    # Statistics dashboard (app/dashboard.py): managers approve their month;
+    # compiling (and re-running a job) is a ministry admin's write.
+    "dashboard": "read", "approve_month": "approve", "compile_month": "write", "rerun_job": "write",
 }
 
 ALL_VERBS = {"read", "write", "delete", "submit", "approve", "reject", "revoke", "print", "export",

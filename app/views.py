@@ -217,3 +217,11 @@ appbuilder.add_view(DirectorateUserView, "DirectorateUsers", label=_("Directorat
                     category="Oversight", category_label=OVERSIGHT, category_icon="fa-eye")
 appbuilder.add_view(AuditLogView, "AuditLog", label=_("Audit trail"), icon="fa-history",
                     category="Oversight")
+# Statistics, expiry and the jobs' history (app/dashboard.py)
+from .dashboard import ExpiringView, JobRunView, StatisticsView  # noqa: E402
+
+appbuilder.add_view(StatisticsView, "Statistics", label=_("Statistics dashboard"), icon="fa-chart-bar",
+                    category="Oversight")
+appbuilder.add_view(ExpiringView, "Expiring", label=_("Expiring soon"), icon="fa-hourglass-end",
+                    category="Oversight")
+appbuilder.add_view(JobRunView, "JobRuns", label=_("Scheduled jobs"), icon="fa-clock", category="Oversight")
