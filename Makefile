@@ -25,7 +25,7 @@ setup: catalog
 
 run: setup
 	$(BIN)/flask sijill init --demo
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - run:app
+	SCHEDULER_ENABLED=$${SCHEDULER_ENABLED:-1} $(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - run:app
 
 test: setup
 	bash tests/run.sh

@@ -41,6 +41,8 @@ def create_app(config_object="config", **overrides):
         app.cli.add_command(sijill)
         if _schema_ready(db):
             appbuilder.sm.sync_roles()
+    from .jobs import init_scheduler
+    init_scheduler(app)  # only with SCHEDULER_ENABLED, and never in a CLI command
     return app
 
 
