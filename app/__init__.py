@@ -39,16 +39,9 @@ def create_app(config_object="config", **overrides):
         install_web(app)
         from .cli import sijill
         app.cli.add_command(sijill)
-        if _schema_ready(db):
-            appbuilder.sm.sync_roles()
+        from . import production
+        production.check(app, db)
     from .jobs import init_scheduler
     init_scheduler(app)  # only with SCHEDULER_ENABLED, and never in a CLI command
     return app
 
-
-def _schema_ready(database):
-    from sqlalchemy import inspect
-    try:
-        return inspect(database.engine).has_table("ab_role")
-    except Exception:  # no database yet: `flask db upgrade` will create it
-        return False

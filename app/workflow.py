@@ -71,7 +71,8 @@ def apply(session, obj, action, user=None, reason=None, today=None):
     obj.status = target
     audit.mark(obj, action, reason)
     if action == "approve":
-        _issue(session, obj, day)
+        with session.no_autoflush:  # one flush, so one audited "approve" row
+            _issue(session, obj, day)
     session.flush()
     return obj
 
@@ -104,6 +105,11 @@ def allocate_serial(session, directorate_id, doc_type, year, directorate_code):
     approvals wait for each other, and the increment rolls back with the
     approval, so numbers are unique and without gaps."""
     dialect = session.get_bind().dialect.name
+    with session.no_autoflush:  # the step's own changes flush once, as one audited row
+        return _next_serial(session, dialect, directorate_id, doc_type, year, directorate_code)
+
+
+def _next_serial(session, dialect, directorate_id, doc_type, year, directorate_code):
     values = dict(directorate_id=directorate_id, doc_type=doc_type, year=year, last=0)
     if dialect == "postgresql":
         stmt = postgresql.insert(SerialCounter).values(**values).on_conflict_do_nothing()
