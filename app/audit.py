@@ -19,7 +19,7 @@ import json
 
 from flask import g, has_request_context, request
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from .models import AuditLog, Model, Scoped
 
@@ -74,6 +74,20 @@ def _changes(obj, state, new):
             if old != new_value:
                 changes[key] = ["***", "***"] if key in _SECRET else [_jsonable(old), _jsonable(new_value)]
     return changes
+
+
+def _noop(target, value, oldvalue, initiator):
+    return value
+
+
+@event.listens_for(Mapper, "mapper_configured")
+def _keep_old_values(mapper, cls):
+    """Load a column's old value when it is set, even if the row was expired
+    by a commit: otherwise the trail would record "None → new"."""
+    if issubclass(cls, Model) and getattr(cls, "__tablename__", None) not in _NOT_AUDITED:
+        for prop in mapper.column_attrs:
+            if prop.key not in _NOISE:
+                event.listen(getattr(cls, prop.key), "set", _noop, active_history=True, retval=True)
 
 
 @event.listens_for(Session, "after_flush")

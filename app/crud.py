@@ -265,7 +265,10 @@ class SijillModelView(ModelView):
         ]
 
     def links_for(self, item):
-        """Extra links on the show page (documents, history); extended by screens."""
+        """Extra links on the show page (documents, history); screens extend it."""
+        if self.appbuilder.sm.has_access("can_read", "AuditLog"):
+            return [{"url": url_for("AuditLogView.history", entity=type(item).__name__, record_id=item.id),
+                     "label": _("History"), "icon": "fa-history"}]
         return []
 
     # --- bulk actions: a refusal is a 403, not FAB's flash-and-redirect -------

@@ -11,15 +11,19 @@ from flask_babel import lazy_gettext as _
 from sqlalchemy import select
 from wtforms import SelectField
 
+from flask import abort, flash, redirect, url_for
+from flask_appbuilder import BaseView, expose
+from flask_appbuilder.security.decorators import has_access
+
 from .countries import country_choices, country_name
 from .crud import BulkSubmit, SijillInterface, SijillModelView
 from .extensions import appbuilder, db
 from .models import (
-    CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, Certificate, Citizen, Directorate,
+    CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, RuleViolation, Certificate, Citizen, Directorate,
     Establishment, Occupation, Permit, SkillLevel, SkillTest,
 )
 from .scope import current_scope
-from .security import DirectorateUserView
+from .security import METHOD_VERBS, DirectorateUserView
 
 
 def _directorates_in_scope():
@@ -192,6 +196,56 @@ class AuditLogView(SijillModelView):
     search_columns = ["username", "action", "entity", "record_id", "at", "directorate"]
     base_order = ("id", "desc")
 
+    @expose("/history/<entity>/<int:record_id>")
+    @has_access
+    def history(self, entity, record_id):
+        """The trail of one record: this list filtered on entity and id."""
+        args = {}
+        for column, value in (("entity", entity), ("record_id", record_id)):
+            kinds = [type(flt).__name__ for flt in self._filters.get_search_filters()[column]]
+            args[f"_flt_{kinds.index('FilterEqual')}_{column}"] = value
+        return redirect(url_for("AuditLogView.list", **args))
+
+
+class DeletedRecordsView(BaseView):
+    """Soft-deleted records (ministry admins): who deleted what and why, and restore."""
+
+    route_base = "/deleted"
+    class_permission_name = "DeletedRecords"
+    method_permission_name = METHOD_VERBS
+    default_view = "index"
+    MODELS = {m.__name__: m for m in (Citizen, Establishment, Certificate, SkillTest, Permit)}
+
+    @expose("/")
+    @has_access
+    def index(self):
+        rows = []
+        for name, model in self.MODELS.items():
+            query = (select(model).where(model.deleted_at.is_not(None)).order_by(model.deleted_at.desc())
+                     .limit(200).execution_options(sijill_include_deleted=True))
+            rows += [(name, obj) for obj in db.session.scalars(query)]
+        rows.sort(key=lambda r: r[1].deleted_at, reverse=True)
+        return self.render_template("sijill/deleted.html", rows=rows)
+
+    @expose("/restore/<entity>/<int:pk>", methods=["POST"])
+    @has_access
+    def restore(self, entity, pk):
+        model = self.MODELS.get(entity)
+        if model is None:
+            abort(404)
+        obj = db.session.scalar(select(model).where(model.id == pk, model.deleted_at.is_not(None))
+                                .execution_options(sijill_include_deleted=True))
+        if obj is None:
+            abort(404)
+        obj.deleted_at = obj.deleted_by_id = obj.delete_reason = None
+        try:
+            db.session.commit()
+            flash(str(_("Restored: %(record)s", record=str(obj))), "success")
+        except RuleViolation as exc:  # e.g. its national ID was registered again meanwhile
+            db.session.rollback()
+            flash("; ".join(exc.errors.values()), "danger")
+        return redirect(url_for("DeletedRecordsView.index"))
+
 
 # --- Menu -------------------------------------------------------------------------
 REGISTERS, SERVICES, REFERENCE, OVERSIGHT = (
@@ -216,6 +270,8 @@ appbuilder.add_view(DirectorateView, "Directorates", label=_("Directorates"), ic
 appbuilder.add_view(DirectorateUserView, "DirectorateUsers", label=_("Directorate staff"), icon="fa-users",
                     category="Oversight", category_label=OVERSIGHT, category_icon="fa-eye")
 appbuilder.add_view(AuditLogView, "AuditLog", label=_("Audit trail"), icon="fa-history",
+                    category="Oversight")
+appbuilder.add_view(DeletedRecordsView, "DeletedRecords", label=_("Deleted records"), icon="fa-trash-restore",
                     category="Oversight")
 # Statistics, expiry and the jobs' history (app/dashboard.py)
 from .dashboard import ExpiringView, JobRunView, StatisticsView  # noqa: E402
