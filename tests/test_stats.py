@@ -41,8 +41,18 @@ SERVICE = {REGISTRATION: "registration", SKILL: "skill_cert", CRAFT: "craft_card
 _serials = itertools.count(700001)
 
 
+def _unused(make, column):
+    """The next number whose value is not in the database yet (a test run on
+    a PostgreSQL database kept from an earlier run meets its own records)."""
+    while True:
+        value = make(next(_serials))
+        if db.session.scalar(select(column).where(column == value)
+                             .execution_options(sijill_unscoped=True, sijill_include_deleted=True)) is None:
+            return value
+
+
 def national_id(birth, code, gender="M"):
-    return make_national_id(birth, code, next(_serials), gender)
+    return _unused(lambda n: make_national_id(birth, code, n, gender), Citizen.national_id)
 
 
 def citizen(code, birth, gender="M"):
@@ -54,8 +64,8 @@ def citizen(code, birth, gender="M"):
 
 
 def establishment(code, workers=10000):
-    n = next(_serials)
-    obj = Establishment(name=f"شركة الإحصاء {n}", commercial_register=f"S{n}", tax_number=f"{n:09d}",
+    register = _unused(lambda n: f"S{n}", Establishment.commercial_register)
+    obj = Establishment(name=f"شركة الإحصاء {register}", commercial_register=register, tax_number=register[1:],
                         egyptian_workers=workers, directorate=f.directorate(code))
     db.session.add(obj)
     db.session.commit()
@@ -158,6 +168,18 @@ def person(code):
     """A citizen with a birth date of its own (the factory's default one is
     shared by the other tests, whose national-ID prefix searches it would crowd)."""
     return citizen(code, next(_births))
+
+
+def fresh_month(month):
+    """`month`, or the first month after it that no earlier run on this
+    database compiled or leased (PostgreSQL test databases may be kept)."""
+    from app.jobs import JobLease
+    while db.session.scalar(select(func.count(stats.StatMonth.id)).where(stats.StatMonth.month == month)
+                            .execution_options(sijill_unscoped=True)) or db.session.scalar(
+            select(func.count(JobLease.id)).where(JobLease.job == "monthly_stats",
+                                                  JobLease.period == stats.month_key(month))):
+        month = stats.next_month(month)
+    return month
 
 
 # --- the same figures, counted in Python ------------------------------------------------
@@ -354,14 +376,15 @@ def test_clerk_has_no_statistics(app, ctx, as_user):
 
 
 def test_approval_locks_the_month(app, ctx, as_user):
-    month = datetime.date(2015, 6, 1)
+    month = fresh_month(datetime.date(2015, 6, 1))
+    key = stats.month_key(month)
     cairo, giza = f.directorate("01"), f.directorate("21")
     for code in ("01", "21"):
-        f.certificate(person(code), status=ISSUED, issue_date=datetime.date(2015, 6, 3))
+        f.certificate(person(code), status=ISSUED, issue_date=month.replace(day=3))
     compile_and_commit(month)
 
     # Giza's manager cannot approve Cairo's month, by any form value
-    response = as_user("giza_manager").post("/statistics/approve", data={"month": "2015-06", "directorate": "01"})
+    response = as_user("giza_manager").post("/statistics/approve", data={"month": key, "directorate": "01"})
     assert response.status_code == 404
     state = db.session.scalar(select(stats.StatMonth).where(stats.StatMonth.directorate_id == cairo.id,
                                                             stats.StatMonth.month == month))
@@ -370,31 +393,31 @@ def test_approval_locks_the_month(app, ctx, as_user):
         "/statistics/approve")).order_by(AuditLog.id.desc())) is not None
 
     # Cairo's manager approves Cairo: locked, in the audit trail
-    response = as_user("cairo_manager").post("/statistics/approve", data={"month": "2015-06"})
+    response = as_user("cairo_manager").post("/statistics/approve", data={"month": key})
     assert response.status_code == 302
     db.session.expire_all()
     state = db.session.get(stats.StatMonth, state.id)
     assert state.locked and state.approved_by.username == "cairo_manager"
     assert db.session.scalar(select(AuditLog).where(AuditLog.entity == "StatMonth", AuditLog.record_id == state.id,
                                                     AuditLog.action == "approve")) is not None
-    html = as_user("cairo_manager").get("/statistics/?month=2015-06").get_data(as_text=True)
+    html = as_user("cairo_manager").get(f"/statistics/?month={key}").get_data(as_text=True)
     assert "locked" in html and "Approve these figures" not in html
 
     # later records: the job and the backfill leave Cairo's approved figures alone
     cairo_before = stats.month_kpis(db.session, month, cairo.id)["registration_issued"]
     giza_before = stats.month_kpis(db.session, month, giza.id)["registration_issued"]
     for code in ("01", "21"):
-        f.certificate(person(code), status=ISSUED, issue_date=datetime.date(2015, 6, 20))
+        f.certificate(person(code), status=ISSUED, issue_date=month.replace(day=20))
     result = compile_and_commit(month)
     assert result.skipped_locked == [cairo.id]
     assert stats.month_kpis(db.session, month, cairo.id)["registration_issued"] == cairo_before
     assert stats.month_kpis(db.session, month, giza.id)["registration_issued"] == giza_before + 1
 
     # compiling it again is the ministry admin's: the manager may not, the admin must ask for it
-    assert as_user("cairo_manager").post("/statistics/compile", data={"month": "2015-06"}).status_code == 403
-    assert as_user("admin").post("/statistics/compile", data={"month": "2015-06"}).status_code == 302
+    assert as_user("cairo_manager").post("/statistics/compile", data={"month": key}).status_code == 403
+    assert as_user("admin").post("/statistics/compile", data={"month": key}).status_code == 302
     assert stats.month_kpis(db.session, month, cairo.id)["registration_issued"] == cairo_before
-    response = as_user("admin").post("/statistics/compile", data={"month": "2015-06", "include_locked": "1"})
+    response = as_user("admin").post("/statistics/compile", data={"month": key, "include_locked": "1"})
     assert response.status_code == 302
     db.session.expire_all()
     assert stats.month_kpis(db.session, month, cairo.id)["registration_issued"] == cairo_before + 1
