@@ -7,7 +7,7 @@ PORT ?= 8080
 WORKERS ?= 1
 export FLASK_APP := run.py
 
-.PHONY: run test setup catalog bench clean
+.PHONY: run test setup catalog catalog-update bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 # The catalog is compiled on every setup: a stale .mo can never be served.
 catalog: $(VENV)/.installed
 	$(BIN)/pybabel compile -d app/translations -D messages
+
+# After adding or changing strings: extract every msgid (the app's and FAB's,
+# see babel.cfg) into messages.pot and merge it into the Arabic catalog,
+# keeping its translations; then translate what tests/test_i18n.py names.
+catalog-update: $(VENV)/.installed
+	$(BIN)/python -m app.catalog app/translations/messages.pot
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations -D messages -l ar --no-fuzzy-matching --ignore-obsolete -w 100
 
 setup: catalog
 

@@ -178,3 +178,9 @@ JOB_SWEEP_MINUTES = _env_int("JOB_SWEEP_MINUTES", 5)
 # EXPIRING_WINDOW_DAYS: documents and permits ending within this many days
 # are listed on the "expiring" page of each directorate.
 EXPIRING_WINDOW_DAYS = _env_int("EXPIRING_WINDOW_DAYS", 30)
+
+# --- Language (app/i18n.py) ----------------------------------------------------
+# LOCALE_COOKIE_DAYS: how long this browser remembers the language chosen in
+# the language menu (cookie "sijill_locale"); the session alone forgets it
+# after SESSION_IDLE_MINUTES or at logout.
+LOCALE_COOKIE_DAYS = _env_int("LOCALE_COOKIE_DAYS", 365)

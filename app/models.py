@@ -656,7 +656,7 @@ class Permit(Tracked, SoftDeleted, Scoped, Workflow, Model):
     end_date = Column(Date, nullable=False, index=True, info=label(_("End date")))
     issue_date = Column(Date, nullable=True, info=label(_("Issue date")))
     quota_exception = Column(Boolean, nullable=False, default=False,
-                             info=label(_("Exception to the 10% share")))
+                             info=label(_("Exception to the foreign workers' share")))
     exception_reason = Column(String(500), nullable=True, info=label(_("Exception reason")))
     security_cleared = Column(Boolean, nullable=False, default=False,
                               info=label(_("Security clearance received")))

@@ -85,7 +85,7 @@ def test_a_failure_is_recorded_retried_with_backoff_and_warned_until_a_success(a
     assert lease.state == "failed" and lease.retry_at - lease.updated_at == datetime.timedelta(minutes=5)
 
     html = as_user("cairo_manager").get("/statistics/").get_data(as_text=True)
-    assert "Flaky job" in html and f"failed for {period}" in html
+    assert f"فشلت المهمة «Flaky job» عن الفترة {period}" in html  # "The job … failed for …"
     # not due yet: the sweep leaves it; a second scheduled firing does not run it either
     assert ("flaky", period) not in jobs.due_retries(db.engine)
     assert jobs.run("flaky", period) is None and flaky["calls"] == 1

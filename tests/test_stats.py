@@ -339,7 +339,7 @@ def test_manager_sees_and_exports_only_its_directorate(app, ctx, as_user):
     manager = as_user("cairo_manager")
     # asking for Giza by URL changes nothing: the page is Cairo's
     html = manager.get("/statistics/?month=2014-02&directorate=21").get_data(as_text=True)
-    assert cairo.name_ar in html and "All directorates side by side" not in html
+    assert cairo.name_ar in html and "مقارنة جميع المديريات" not in html  # "All directorates side by side"
     for key in ("registration_issued", "tests_held", "tests_passed", "craft_issued", "permits_issued",
                 "permits_active", "documents_issued"):
         assert kpi_on_page(html, key) == cairo_kpis[key], key
@@ -356,7 +356,7 @@ def test_manager_sees_and_exports_only_its_directorate(app, ctx, as_user):
 
     admin = as_user("admin")
     html = admin.get("/statistics/?month=2014-02").get_data(as_text=True)
-    assert "All directorates side by side" in html and giza.name_ar in html
+    assert "مقارنة جميع المديريات" in html and giza.name_ar in html
     assert kpi_on_page(html, "documents_issued") == all_kpis["documents_issued"]
     html = admin.get("/statistics/?month=2014-02&directorate=21").get_data(as_text=True)
     assert kpi_on_page(html, "documents_issued") == kpis_of(expected, giza.id)["documents_issued"]
@@ -401,7 +401,7 @@ def test_approval_locks_the_month(app, ctx, as_user):
     assert db.session.scalar(select(AuditLog).where(AuditLog.entity == "StatMonth", AuditLog.record_id == state.id,
                                                     AuditLog.action == "approve")) is not None
     html = as_user("cairo_manager").get(f"/statistics/?month={key}").get_data(as_text=True)
-    assert "locked" in html and "Approve these figures" not in html
+    assert "مغلقة" in html and "اعتماد هذه الأرقام" not in html  # "locked", "Approve these figures"
 
     # later records: the job and the backfill leave Cairo's approved figures alone
     cairo_before = stats.month_kpis(db.session, month, cairo.id)["registration_issued"]
@@ -428,16 +428,16 @@ def test_approval_needs_a_finished_compiled_month(app, ctx, as_user):
     manager = as_user("cairo_manager")
     this_month = stats.month_key(datetime.date.today())
     html = manager.post("/statistics/approve", data={"month": this_month}, follow_redirects=True).get_data(as_text=True)
-    assert "once it has ended" in html
+    assert "إلا بعد انتهائه" in html  # "approved once it has ended"
     html = manager.post("/statistics/approve", data={"month": "1999-01"}, follow_redirects=True).get_data(as_text=True)
-    assert "not been compiled" in html
+    assert "لم يتم تجميع أرقام هذا الشهر" in html  # "not been compiled"
     html = manager.post("/statistics/approve", data={"month": "not-a-month"},
                         follow_redirects=True).get_data(as_text=True)
-    assert "Choose the month" in html
+    assert "اختر الشهر" in html  # "Choose the month"
     assert db.session.scalar(select(func.count(stats.StatMonth.id)).where(
         stats.StatMonth.month == datetime.date(1999, 1, 1))) == 0
 
 
 def test_dashboard_survives_a_bad_month(app, ctx, as_user):
     response = as_user("admin").get("/statistics/?month=2025-99")
-    assert response.status_code == 200 and "is not a month" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "ليس شهرًا صحيحًا" in response.get_data(as_text=True)

@@ -28,7 +28,7 @@ def test_submitter_cannot_approve(ctx):
     cert = f.certificate(f.citizen())
     workflow.apply(db.session, cert, "submit", user=f.user("cairo_manager"))
     db.session.commit()
-    with pytest.raises(RuleViolation, match="submitted"):
+    with pytest.raises(RuleViolation, match="لا يجوز لمن قدّم"):  # "The person who submitted cannot approve"
         workflow.apply(db.session, cert, "approve", user=f.user("cairo_manager"))
     db.session.rollback()
     assert db.session.get(Certificate, cert.id).status == "submitted"
