@@ -9,6 +9,10 @@ import pycountry
 from .arabic import _DIACRITICS
 
 
+# Names pycountry's Arabic catalogue has not caught up with (renamed countries).
+_ARABIC_MISSING = {"TR": "تركيا"}
+
+
 def _load():
     try:
         arabic = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ar"])
@@ -17,7 +21,7 @@ def _load():
     countries = {}
     for country in pycountry.countries:
         name_en = getattr(country, "common_name", None) or country.name
-        name_ar = _DIACRITICS.sub("", arabic.gettext(country.name))
+        name_ar = _ARABIC_MISSING.get(country.alpha_2) or _DIACRITICS.sub("", arabic.gettext(country.name))
         countries[country.alpha_2] = (name_ar, name_en)
     return countries
 

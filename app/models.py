@@ -791,7 +791,7 @@ class AuditLog(Model):
     user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True, index=True)
     user = relationship("SijillUser", info=label(_("User")))
     username = Column(String(100), nullable=True, info=label(_("Username")))
-    ip = Column(String(64), nullable=True, info=label(_("Address")))
+    ip = Column(String(64), nullable=True, info=label(_("IP address")))
     action = Column(String(20), nullable=False, index=True, info=label(_("Action")))
     entity = Column(String(40), nullable=True, info=label(_("Entity")))
     record_id = Column(Integer, nullable=True, info=label(_("Record")))

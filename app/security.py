@@ -118,6 +118,8 @@ class SijillUserDBModelView(UserDBModelView):
                    "password", "conf_password"]
     edit_columns = ["first_name", "last_name", "username", "email", "directorate", "active", "roles"]
     label_columns = dict(UserDBModelView.label_columns, directorate=_("Directorate"))
+    # FAB prints the role list as "[Admin]": the role's name is a code.
+    formatters_columns = {"roles": lambda roles: "، ".join(str(ROLE_LABELS.get(r.name, r.name)) for r in roles)}
     base_order = ("username", "asc")
 
 

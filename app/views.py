@@ -186,10 +186,27 @@ class EstablishmentView(SijillModelView):
     related_views = [PermitView]
 
 
+# The audit trail stores codes (action, model name); people read these words.
+AUDIT_ACTION_LABELS = {
+    "create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
+    "login": _("Signed in"), "login_failed": _("Failed sign-in"), "denied": _("Access refused"),
+    "export": _("Exported"), "print": _("Printed"), "submit": _("Submitted"), "approve": _("Approved"),
+    "reject": _("Rejected"), "revoke": _("Revoked"), "expire": _("Expired"), "compile": _("Statistics compiled"),
+}
+AUDIT_ENTITY_LABELS = {
+    "Citizen": _("Citizen"), "Establishment": _("Establishment"), "Certificate": _("Certificate"),
+    "SkillTest": _("Skill test"), "Permit": _("Foreign work permit"), "SijillUser": _("User"),
+    "Directorate": _("Directorate"), "Occupation": _("Occupation"), "SkillLevel": _("Skill level"),
+    "StatMonth": _("Monthly statistics"),
+}
+
+
 class AuditLogView(SijillModelView):
     datamodel = SijillInterface(AuditLog)
     class_permission_name = "AuditLog"
     base_permissions = ["can_read"]
+    formatters_columns = {"action": lambda v: AUDIT_ACTION_LABELS.get(v, v),
+                          "entity": lambda v: AUDIT_ENTITY_LABELS.get(v, v)}
     list_columns = ["at", "username", "action", "entity", "record_id", "directorate", "ip"]
     show_columns = ["at", "username", "ip", "action", "entity", "record_id", "directorate", "changes",
                     "detail"]
