@@ -174,6 +174,9 @@ class SijillSecurityManager(SecurityManager):
     user_model = SijillUser
     userdbmodelview = SijillUserDBModelView
     authdbview = SijillAuthDBView
+    # FAB's "User's Statistics" chart loads Google's charts from the internet;
+    # the ministry intranet has none, and the chart says nothing useful.
+    userstatschartview = None
 
     # --- roles as data --------------------------------------------------------
     def ensure_builtin_roles(self):

@@ -101,6 +101,15 @@
     });
   }
 
+  /* select2 4.0 with jQuery 3.6+ no longer puts the cursor in the search box
+     when a picker opens (a known regression of that pairing): the clerk would
+     have to click twice.
+     Focus it ourselves. */
+  $(document).on("select2:open", function () {
+    var field = document.querySelector(".select2-container--open .select2-search__field");
+    if (field) { field.focus(); }
+  });
+
   function initNationalIdPreview() {
     var $input = $("input#national_id");
     var $box = $("#sijill-nid-preview");
