@@ -63,6 +63,11 @@ if _db_url.startswith("postgresql"):
         max_overflow=_env_int("DB_MAX_OVERFLOW", 5),
         pool_recycle=1800,
     )
+# LIST_COUNT_CAP: a list counts its rows up to this many and then shows
+# "more than N" (FAB's COUNT(*) over the whole table on every page is what
+# makes stock admin lists slow at a million rows).
+LIST_COUNT_CAP = _env_int("LIST_COUNT_CAP", 10000)
+
 # READ_REPLICA_URL: optional DSN of a streaming replica, used for exports,
 # statistics and the dashboard. Empty: the primary serves them.
 READ_REPLICA_URL = os.environ.get("READ_REPLICA_URL", "")

@@ -12,14 +12,15 @@
 """
 import datetime
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
 from flask_appbuilder import ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args
-from flask_babel import lazy_gettext as _
+from flask_babel import format_decimal, lazy_gettext as _
+from markupsafe import escape
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy import Boolean
@@ -35,8 +36,39 @@ STALE_MESSAGE = _("Someone else saved this record while you were editing it. "
                   "The form now shows the current values; apply your change again.")
 
 
+class CappedCount(int):
+    """A list's row count that FAB's pager can do arithmetic with, shown as a
+    label: exact up to LIST_COUNT_CAP, "more than N" beyond it."""
+
+    def __new__(cls, value, cap):
+        obj = super().__new__(cls, value)
+        obj.capped = value > cap
+        obj.cap = cap
+        return obj
+
+    def label(self):
+        if self.capped:
+            return str(_("more than %(n)s", n=format_decimal(self.cap)))
+        return format_decimal(int(self))
+
+    def __str__(self):
+        return self.label()
+
+    def __html__(self):
+        return str(escape(self.label()))
+
+
 class SijillInterface(SQLAInterface):
-    """FAB's SQLAlchemy interface with soft delete for SoftDeleted models."""
+    """FAB's SQLAlchemy interface with soft delete for SoftDeleted models, and
+    a capped count: FAB counts every row on every list page (45-65 ms over a
+    million citizens); here the count stops at LIST_COUNT_CAP + 1 rows, read
+    from the same filtered, scoped query (an index-only scan)."""
+
+    def query_count(self, query, filters=None, select_columns=None):
+        cap = int(current_app.config.get("LIST_COUNT_CAP", 10000))
+        inner = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
+        counted = inner.with_entities(self.get_pk()).order_by(None).limit(cap + 1).count()
+        return CappedCount(counted, cap)
 
     def delete(self, item, commit=True):
         if isinstance(item, SoftDeleted):

@@ -16,7 +16,7 @@ from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _
 from sqlalchemy import (
     Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
-    Numeric, String, Text, UniqueConstraint, func, select,
+    Numeric, String, Text, UniqueConstraint, func, select, text,
 )
 from sqlalchemy.orm import declared_attr, relationship, validates
 
@@ -96,6 +96,14 @@ class Tracked:
     @declared_attr
     def __mapper_args__(cls):
         return {"version_id_col": cls.version}
+
+
+def live_scope_index(table):
+    """(directorate_id, id) over the rows not deleted: a directorate's list page
+    and its capped count read it alone (index-only), newest first."""
+    live = text("deleted_at IS NULL")
+    return Index(f"ix_{table}_live_directorate_id_id", "directorate_id", "id",
+                 postgresql_where=live, sqlite_where=live)
 
 
 class SoftDeleted:
@@ -318,6 +326,7 @@ class Citizen(Tracked, SoftDeleted, Scoped, Model):
 
     __table_args__ = (
         Index("ix_citizen_directorate_id_id", "directorate_id", "id"),
+        live_scope_index("citizen"),
         # Prefix search (LIKE 'x%') by name or national ID: on PostgreSQL an
         # ordinary b-tree serves LIKE only with the pattern operator class.
         Index("ix_citizen_name_prefix", "name_normalized",
@@ -493,6 +502,7 @@ class Certificate(Tracked, SoftDeleted, Scoped, Workflow, Model):
 
     __table_args__ = (
         Index("ix_certificate_directorate_id_id", "directorate_id", "id"),
+        live_scope_index("certificate"),
         Index("ix_certificate_citizen_kind", "citizen_id", "kind"),
     )
 
@@ -589,6 +599,7 @@ class SkillTest(Tracked, SoftDeleted, Scoped, Workflow, Model):
 
     __table_args__ = (
         Index("ix_skill_test_directorate_id_id", "directorate_id", "id"),
+        live_scope_index("skill_test"),
     )
 
     RESULT_LABELS = {"pass": _("Passed"), "fail": _("Failed")}
@@ -669,6 +680,7 @@ class Permit(Tracked, SoftDeleted, Scoped, Workflow, Model):
 
     __table_args__ = (
         Index("ix_permit_directorate_id_id", "directorate_id", "id"),
+        live_scope_index("permit"),
         CheckConstraint("kind in ('new', 'renewal')", name="ck_permit_kind"),
     )
 

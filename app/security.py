@@ -17,6 +17,7 @@ import logging
 from flask import current_app, flash, g, request
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.sqla.models import assoc_permissionview_role
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.views import expose
@@ -170,6 +171,11 @@ def _manager_directorate():
     return getattr(user, "directorate_id", None) or -1
 
 
+def _has_request():
+    from flask import has_request_context
+    return has_request_context()
+
+
 class SijillSecurityManager(SecurityManager):
     user_model = SijillUser
     userdbmodelview = SijillUserDBModelView
@@ -177,6 +183,26 @@ class SijillSecurityManager(SecurityManager):
     # FAB's "User's Statistics" chart loads Google's charts from the internet;
     # the ministry intranet has none, and the chart says nothing useful.
     userstatschartview = None
+
+    # --- permission checks, once per request ------------------------------------
+    def exist_permission_on_roles(self, view_name, permission_name, role_ids):
+        """FAB asks the database once per check (~17 EXISTS per list page, 12-20 ms);
+        here a request loads its roles' (permission, view) pairs in one query and
+        answers every further check from that set. Per request only: a changed
+        role applies from the next request."""
+        key = tuple(sorted(role_ids))
+        cache = g.setdefault("_sijill_pvms", {}) if _has_request() else {}
+        pairs = cache.get(key)
+        if pairs is None:
+            pv = self.permissionview_model
+            rows = (self.session.query(self.permission_model.name, self.viewmenu_model.name)
+                    .select_from(pv)
+                    .join(assoc_permissionview_role, pv.id == assoc_permissionview_role.c.permission_view_id)
+                    .join(self.permission_model, pv.permission_id == self.permission_model.id)
+                    .join(self.viewmenu_model, pv.view_menu_id == self.viewmenu_model.id)
+                    .filter(assoc_permissionview_role.c.role_id.in_(key)).distinct().all())
+            pairs = cache[key] = {(p, v) for p, v in rows}
+        return (permission_name, view_name) in pairs
 
     # --- roles as data --------------------------------------------------------
     def ensure_builtin_roles(self):
