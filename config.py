@@ -110,6 +110,15 @@ SKILL_CERT_VALIDITY_YEARS = _env_int("SKILL_CERT_VALIDITY_YEARS", 0)
 # --- Demo data ----------------------------------------------------------------
 # DEMO_PASSWORD: the one password of every demo account (refused in production).
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "Sijill@2026")
+# OCCUPATION_MATCH_THRESHOLD: fuzzy score (0-100, RapidFuzz WRatio) from which a
+# legacy occupation name is matched to the classification without review;
+# below it the name waits in the occupation review queue (app/occupation_match.py).
+OCCUPATION_MATCH_THRESHOLD = _env_int("OCCUPATION_MATCH_THRESHOLD", 85)
+
+# IMPORT_BATCH_SIZE: rows per transaction (and checkpoint) of `flask sijill
+# import`; 0 writes a whole file in one transaction (what the web page does).
+IMPORT_BATCH_SIZE = _env_int("IMPORT_BATCH_SIZE", 1000)
+
 # DEMO_CITIZENS: how many demo citizens `make run` seeds on first start.
 DEMO_CITIZENS = _env_int("DEMO_CITIZENS", 200)
 

@@ -383,7 +383,11 @@ class Citizen(Tracked, SoftDeleted, Scoped, Model):
                 self.mobile = mobile
         else:
             self.mobile = None
-        if self.national_id and "national_id" not in errors:
+        # An import looks up a whole batch of IDs at once (app/imports.py) and
+        # names here the ones it found unregistered in this transaction; the
+        # unique index stays the last word.
+        known_new = session.info.get("sijill_unregistered_national_ids", ())
+        if self.national_id and "national_id" not in errors and self.national_id not in known_new:
             other = session.execute(
                 select(Citizen.id, Citizen.deleted_at).where(
                     Citizen.national_id == self.national_id, Citizen.id != (self.id or 0))

@@ -63,6 +63,7 @@ ROLE_CONFIGS = {
         (REFERENCE, {"read"}, ("web", "api")),
         (("Statistics", "Expiring"), {"read", "export", "approve"}, ("web",)),
         (("DirectorateUser",), {"read", "write"}, ("web",)),
+        (("Import",), {"write"}, ("web",)),  # into its own directorate (the session's scope)
     ],
     CLERK: [
         (CASEWORK, {"read", "write", "submit", "print"}, ("web", "api")),

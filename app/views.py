@@ -298,3 +298,10 @@ appbuilder.add_view(StatisticsView, "Statistics", label=_("Statistics dashboard"
 appbuilder.add_view(ExpiringView, "Expiring", label=_("Expiring soon"), icon="fa-hourglass-end",
                     category="Oversight")
 appbuilder.add_view(JobRunView, "JobRuns", label=_("Scheduled jobs"), icon="fa-clock", category="Oversight")
+# Imports of the paper and spreadsheet registers (app/import_views.py)
+from .import_views import ImportView, OccupationReviewView  # noqa: E402
+
+appbuilder.add_view(ImportView, "Import", label=_("Import registers"), icon="fa-file-import",
+                    category="Oversight")
+appbuilder.add_view(OccupationReviewView, "OccupationReview", label=_("Occupation names to review"),
+                    icon="fa-tags", category="Oversight")
