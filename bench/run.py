@@ -53,7 +53,7 @@ def ensure_dataset(scale):
         return None
     started = time.perf_counter()
     subprocess.run([BIN / "flask", "sijill", "init", "--demo"], cwd=ROOT, env=env(), check=True)
-    subprocess.run([BIN / "python", "bench/bench_stats.py", "--synthesize", str(want), "--repeat", "1"],
+    subprocess.run([BIN / "python", "bench/dataset.py", "--citizens", str(want), "--database-url", PG],
                    cwd=ROOT, env=env(), check=True)
     took = time.perf_counter() - started
     print(f"dataset built: {want:,} citizens in {took:.0f} s")
