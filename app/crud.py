@@ -29,8 +29,11 @@ from wtforms import BooleanField, HiddenField
 from . import audit, exports, workflow
 from .extensions import db
 from .models import RuleViolation, SoftDeleted
-from .scope import ScopeViolation
+from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS
+
+# The column that holds a record's directorate (app.scope.Scoped).
+SCOPE_COLUMNS = ("directorate",)
 
 STALE_MESSAGE = _("Someone else saved this record while you were editing it. "
                   "The form now shows the current values; apply your change again.")
@@ -218,6 +221,20 @@ class SijillModelView(ModelView):
 
     def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
         return super()._get_edit_widget(form, list(exclude_cols or []) + ["row_version"], widgets)
+
+    # --- search: what this user can narrow by ----------------------------------
+    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
+        """FAB renders every search column's field on every list page; a
+        directorate user has one directorate, so offering it as a filter is
+        noise that costs a COUNT and a SELECT of the directorates per page."""
+        widgets = widgets or {}
+        include = list(self.search_columns)
+        if current_scope().directorate_id is not None:
+            filtered = {key.split("_", 3)[-1] for key in request.args if key.startswith("_flt_")}
+            include = [c for c in include if c not in SCOPE_COLUMNS or c in filtered]
+        widgets["search"] = self.search_widget(route_base=self.route_base, form=form, include_cols=include,
+                                               exclude_cols=exclude_cols or [], filters=self._filters)
+        return widgets
 
     # --- exports: exactly the list on screen -----------------------------------
     list_template = "sijill/list.html"

@@ -111,9 +111,20 @@ def _criteria_for(scope, include_deleted):
     return options
 
 
+def _security_tables_only(state):
+    mappers = state.all_mappers
+    return bool(mappers) and all(m.class_.__module__.startswith("flask_appbuilder.security")
+                                 or m.local_table.name.startswith("ab_") for m in mappers)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _limit_reads(state):
     if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if _security_tables_only(state):
+        # The user, role and permission rows hold no citizen data; resolving
+        # a scope for them would load the user row inside its own loading
+        # (flask-login's loader is what asks), i.e. twice per request.
         return
     options = state.execution_options
     if options.get("sijill_unscoped"):

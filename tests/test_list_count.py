@@ -47,3 +47,22 @@ def test_large_list_says_more_than_the_cap(app, as_user, ctx):
         assert western(record_count(html)) == "1"
     finally:
         app.config["LIST_COUNT_CAP"] = old
+
+
+def filter_menu(html):
+    """The columns offered under "Add filter" on a list page."""
+    menu = re.search(r'<form id="filter_form".*?</ul>', html, re.S).group(0)
+    return re.findall(r'name="([a-z_]+)" class="filter"', menu)
+
+
+def test_directorate_filter_only_where_there_is_a_choice(app, as_user, ctx):
+    # A directorate user has one directorate: no filter offering it.
+    manager = as_user("cairo_manager").get("/citizenview/list/").get_data(as_text=True)
+    assert "national_id" in filter_menu(manager)
+    assert "directorate" not in filter_menu(manager)
+    # The ministry chooses among 27.
+    ministry = as_user("admin").get("/citizenview/list/").get_data(as_text=True)
+    assert "directorate" in filter_menu(ministry)
+    # A link that already filters by directorate still shows that filter.
+    linked = as_user("cairo_manager").get("/citizenview/list/?_flt_0_directorate=1").get_data(as_text=True)
+    assert "directorate" in filter_menu(linked)
