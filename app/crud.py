@@ -259,7 +259,6 @@ class SijillModelView(ModelView):
         keys, exprs, joins, fmts = exports.export_columns(self.datamodel.obj, self.list_columns,
                                                           self.formatters_columns or {})
         headers = [str(self.label_columns.get(k, k)) for k in keys]
-        rows = exports.rows_of(session, query, exprs, joins, fmts)
         entity = self.datamodel.obj.__name__
         detail = {"format": fmt, "filters": [str(f) for f in filters.get_filters_values_tojson()],
                   "order": list(order)}
@@ -267,9 +266,13 @@ class SijillModelView(ModelView):
         def done(count):
             audit.record_event_now(db.engine, "export", entity=entity,
                                    detail=dict(detail, rows=count))
-        stamp = datetime.date.today().isoformat()
+        name = f"{entity.lower()}-{datetime.date.today().isoformat()}"
+        copy = exports.copy_statement(session, query, exprs, joins, fmts) if fmt == "csv" else None
+        if copy is not None:
+            return exports.copy_csv_response(name, headers, session.get_bind(), copy, done)
+        rows = exports.rows_of(session, query, exprs, joins, fmts)
         maker = exports.csv_response if fmt == "csv" else exports.xlsx_response
-        return maker(f"{entity.lower()}-{stamp}", headers, rows, done)
+        return maker(name, headers, rows, done)
 
     @expose("/export/csv")
     @has_access

@@ -117,6 +117,14 @@ def _security_tables_only(state):
                                  or m.local_table.name.startswith("ab_") for m in mappers)
 
 
+def scoped(statement, include_deleted=False, scope=None):
+    """The statement limited to the acting user's scope (and live rows).
+    Every ORM read gets this through ``_limit_reads``; code that hands SQL
+    to the database itself (the COPY export) calls it directly."""
+    criteria = _criteria_for(scope or current_scope(), include_deleted)
+    return statement.options(*criteria) if criteria else statement
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _limit_reads(state):
     if not (state.is_select or state.is_update or state.is_delete):
@@ -127,13 +135,8 @@ def _limit_reads(state):
         # (flask-login's loader is what asks), i.e. twice per request.
         return
     options = state.execution_options
-    if options.get("sijill_unscoped"):
-        scope = EVERYTHING
-    else:
-        scope = current_scope()
-    criteria = _criteria_for(scope, options.get("sijill_include_deleted", False))
-    if criteria:
-        state.statement = state.statement.options(*criteria)
+    scope = EVERYTHING if options.get("sijill_unscoped") else None
+    state.statement = scoped(state.statement, options.get("sijill_include_deleted", False), scope)
 
 
 def _scoped_references(obj):

@@ -17,6 +17,7 @@ from flask_appbuilder.security.decorators import has_access
 
 from .countries import country_choices, country_name
 from .crud import BulkSubmit, SijillInterface, SijillModelView
+from .exports import Labels
 from .extensions import appbuilder, db
 from .models import (
     CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, RuleViolation, Certificate, Citizen, Directorate,
@@ -56,8 +57,9 @@ def choice_field(label, choices):
     return SelectField(label, choices=list(choices.items()), widget=Select2Widget())
 
 
-STATUS = {"status": lambda v: STATUS_LABELS.get(v, v)}
-GENDER = {"gender": lambda v: GENDER_LABELS.get(v, v)}
+# Labels: the list shows the label, and the export can hand the mapping to SQL.
+STATUS = {"status": Labels(STATUS_LABELS)}
+GENDER = {"gender": Labels(GENDER_LABELS)}
 
 
 # --- Reference data ---------------------------------------------------------------
@@ -104,7 +106,7 @@ class CertificateView(BulkSubmit, SijillModelView):
     add_columns = ["kind", "citizen", "occupation", "skill_level", "experience_years", "fee"]
     edit_columns = ["citizen", "occupation", "skill_level", "experience_years", "fee"]
     search_columns = ["serial", "kind", "status", "issue_date", "expiry_date", "directorate"]
-    formatters_columns = {**STATUS, "kind": lambda v: CERTIFICATE_KINDS.get(v, v)}
+    formatters_columns = {**STATUS, "kind": Labels(CERTIFICATE_KINDS)}
     add_form_extra_fields = {"kind": choice_field(_("Type"), CERTIFICATE_KINDS)}
     pickers = {"citizen": "citizen", "occupation": "occupation"}
 
@@ -142,7 +144,7 @@ class PermitView(BulkSubmit, SijillModelView):
         "docs_photos"]
     search_columns = ["serial", "passport_number", "worker_name", "nationality", "status", "end_date",
                       "directorate"]
-    formatters_columns = {**STATUS, **GENDER, "kind": lambda v: Permit.KIND_LABELS.get(v, v),
+    formatters_columns = {**STATUS, **GENDER, "kind": Labels(Permit.KIND_LABELS),
                           "nationality": country_name}
     add_form_extra_fields = edit_form_extra_fields = {
         "kind": choice_field(_("Kind"), Permit.KIND_LABELS),
@@ -205,8 +207,7 @@ class AuditLogView(SijillModelView):
     datamodel = SijillInterface(AuditLog)
     class_permission_name = "AuditLog"
     base_permissions = ["can_read"]
-    formatters_columns = {"action": lambda v: AUDIT_ACTION_LABELS.get(v, v),
-                          "entity": lambda v: AUDIT_ENTITY_LABELS.get(v, v)}
+    formatters_columns = {"action": Labels(AUDIT_ACTION_LABELS), "entity": Labels(AUDIT_ENTITY_LABELS)}
     list_columns = ["at", "username", "action", "entity", "record_id", "directorate", "ip"]
     show_columns = ["at", "username", "ip", "action", "entity", "record_id", "directorate", "changes",
                     "detail"]

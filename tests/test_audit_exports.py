@@ -128,3 +128,28 @@ def test_history_is_one_click_from_the_record(app, as_user, ctx):
     assert f"/auditlogview/history/Citizen/{c.id}" in show
     r = as_user("auditor").get(f"/auditlogview/history/Citizen/{c.id}", follow_redirects=True)
     assert r.status_code == 200 and "<td>إنشاء</td>" in r.get_data(as_text=True)  # the "create" row
+
+
+def test_exported_cells_read_as_the_list_shows_them(app, as_user, ctx):
+    est = f.establishment("01", name="=HYPERLINK(\"http://evil\")")
+    rows = export_rows(as_user("cairo_manager"), f"/establishmentview/export/csv?_flt_0_name={est.name}")
+    assert rows[1][0] == "'" + est.name  # a spreadsheet shows it as text, never runs it
+    c = f.citizen("01", full_name="هالة حسن علي سالم")
+    rows = export_rows(as_user("cairo_manager"), f"/citizenview/export/csv?_flt_0_national_id={c.national_id}")
+    header, row = rows
+    assert row[0] == c.national_id
+    assert row[header.index("النوع")] in ("ذكر", "أنثى")  # the label, not the stored code
+    assert row[header.index("تاريخ الميلاد")] == c.birth_date.isoformat()
+    assert row[header.index("المديرية")] == c.directorate.name_ar
+
+
+def test_an_abandoned_export_frees_its_connection(app, as_user, ctx):
+    for _ in range(5):
+        f.citizen("01")
+    client = as_user("admin")
+    for _ in range(3):  # more than once: a stuck export would hold the connection
+        r = client.get("/citizenview/export/csv", buffered=False)
+        next(iter(r.response))
+        r.close()
+    rows = export_rows(client, "/citizenview/export/csv")
+    assert len(rows) == db.session.scalar(select(func.count(Citizen.id))) + 1
