@@ -72,14 +72,18 @@ def copy_rows(cur, table, columns, rows):
     return count
 
 
-def citizens(rng, n, directorate):
+def citizens(rng, n, directorate, taken=frozenset()):
+    """taken: national IDs already in the database (the demo data's), skipped."""
     for i, code in enumerate(weighted_codes(rng, n)):
         gender = "M" if rng.random() < 0.5 else "F"
         birth = BIRTH0 + datetime.timedelta(days=i % DAYS)
         first = rng.choice(MALE if gender == "M" else FEMALE)
         name = f"{first} {rng.choice(MALE)} {rng.choice(FAMILY)}"
         born = code if rng.random() < 0.85 else rng.choice(list(POPULATION))
-        yield (make_national_id(birth, born, i // DAYS, gender), name, normalize_name(name), birth.isoformat(),
+        national_id = make_national_id(birth, born, i // DAYS, gender)
+        if national_id in taken:
+            continue
+        yield (national_id, name, normalize_name(name), birth.isoformat(),
                gender, born, str(directorate[code]), NOW, NOW, "1")
 
 
@@ -152,6 +156,8 @@ def build(dsn, n, seed=2026):
     levels = [r[0] for r in cur.fetchall()]
     cur.execute("SELECT coalesce(max(id), 0) FROM citizen")
     before = cur.fetchone()[0]
+    cur.execute("SELECT national_id FROM citizen")
+    taken = {r[0] for r in cur.fetchall()}
     counters = {}
     cur.execute("SELECT directorate_id, doc_type, year, last FROM serial_counter")
     for d, t, y, last in cur.fetchall():
@@ -165,7 +171,7 @@ def build(dsn, n, seed=2026):
     started = time.perf_counter()
     step("citizens", lambda: copy_rows(cur, "citizen", (
         "national_id", "full_name", "name_normalized", "birth_date", "gender", "birth_governorate",
-        "directorate_id", "created_at", "changed_at", "version"), citizens(rng, n, directorate)))
+        "directorate_id", "created_at", "changed_at", "version"), citizens(rng, n, directorate, taken)))
     cur.execute("SELECT id, directorate_id FROM citizen WHERE id > %s", (before,))
     citizen_rows = cur.fetchall()
     step("certificates", lambda: copy_rows(cur, "certificate", (
