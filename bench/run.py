@@ -303,7 +303,8 @@ def main():
         pdf = side_script("bench_pdf.py")
         rows.append(("one PDF", "not in this tree" if pdf is None else json.dumps(pdf.get("median_ms", pdf)),
                      "—", "—", "—"))
-        imp = side_script("bench_import.py", "--database-url", DB)
+        # its own database: bench_import.py drops and re-creates the one it is given
+        imp = side_script("bench_import.py", "--database-url", DB.rsplit("/", 1)[0] + "/sijill_bench_import")
         rows.append(("import rate", "not in this tree" if imp is None else
                      f"{imp.get('rows_per_s', '?')} rows/s (dry run {imp.get('dry_run_rows_per_s', '?')})",
                      "—", "—", "—"))
