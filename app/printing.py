@@ -93,7 +93,7 @@ class Printable:
         items = items if isinstance(items, list) else [items]
         if any(item is None for item in items):
             abort(404)  # an id outside the user's scope (or gone): nothing prints
-        limit = int(current_app.config.get("PRINT_BATCH_MAX", 200))
+        limit = int(current_app.config.get("PRINT_BATCH_MAX", 100))
         if len(items) > limit:
             flash(str(_("Select at most %(n)s documents to print at once.", n=limit)), "warning")
             return redirect(self.get_redirect())

@@ -253,3 +253,19 @@ def test_permit_past_its_end_is_refused(ctx):
 def test_certificate_model_status_is_what_the_document_says(ctx):
     doc = f.issue(f.certificate(f.citizen()))
     assert db.session.get(Certificate, doc.id).validity() == (doc.issue_date, None)
+
+
+def test_batch_larger_than_the_limit_is_refused_with_a_message(app, ctx, as_user, monkeypatch):
+    monkeypatch.setitem(app.config, "PRINT_BATCH_MAX", 2)
+    docs = [f.issue(f.certificate(f.citizen())) for _ in range(3)]
+    r = as_user("cairo_clerk").post("/certificateview/action_post", data={
+        "action": "print_batch", "rowid": [str(d.id) for d in docs]}, follow_redirects=True)
+    assert r.mimetype == "text/html" and "اختر 2 مستندًا على الأكثر" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert all(_prints(d) == [] for d in docs)
+
+
+def test_markup_in_a_name_is_printed_as_text_not_obeyed(ctx):
+    permit = f.issue(f.permit(f.establishment(), worker_name='John <img src="/etc/passwd"> Smith'))
+    text = pdftools.text(documents.render(permit))
+    assert '<img src="/etc/passwd">' in text
