@@ -19,6 +19,7 @@ resource policy confines reads to that folder with no network at all. The
 QR code is an inline ``data:`` URI, so a document fetches nothing.
 """
 import datetime
+import functools
 import io
 import threading
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import segno
 from flask import current_app, render_template
 from flask_babel import force_locale, lazy_gettext as _
 from pypdf import PdfReader, PdfWriter, Transformation
+from reportlab.pdfgen import canvas
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
@@ -227,26 +229,52 @@ def render_batch(objs):
     return out.getvalue()
 
 
+def _card_origin(row, col):
+    """Lower-left corner of a card slot; column 0 is the right-hand one
+    (right-to-left reading order: the first card is top right)."""
+    gap_x = (A4[0] - CARDS_ACROSS * CARD[0]) / (CARDS_ACROSS + 1)
+    gap_y = (A4[1] - CARDS_DOWN * CARD[1]) / (CARDS_DOWN + 1)
+    return A4[0] - (col + 1) * (gap_x + CARD[0]), A4[1] - (row + 1) * (gap_y + CARD[1])
+
+
+@functools.lru_cache(maxsize=1)
+def _crop_marks():
+    """An A4 page with short crop marks just outside each card's corners, for
+    cutting cards printed on plain paper (they fall outside a die-cut card)."""
+    out = io.BytesIO()
+    c = canvas.Canvas(out, pagesize=A4)
+    c.setStrokeColorRGB(0.55, 0.55, 0.55)
+    c.setLineWidth(0.3)
+    off, length = 1 * MM, 2.5 * MM
+    for row in range(CARDS_DOWN):
+        for col in range(CARDS_ACROSS):
+            x, y = _card_origin(row, col)
+            for cx, dx in ((x, -1), (x + CARD[0], 1)):
+                for cy, dy in ((y, -1), (y + CARD[1], 1)):
+                    c.line(cx + dx * off, cy, cx + dx * (off + length), cy)
+                    c.line(cx, cy + dy * off, cx, cy + dy * (off + length))
+    c.showPage()
+    c.save()
+    return out.getvalue()
+
+
 def _impose_cards(writer, cards):
     """Card fronts ten per A4 sheet, each sheet followed by the backs in the
     mirrored columns: printed duplex (long-edge flip), a back lands behind its
-    own front. Crop marks are left to the card stock's die-cut."""
-    gap_x = (A4[0] - CARDS_ACROSS * CARD[0]) / (CARDS_ACROSS + 1)
-    gap_y = (A4[1] - CARDS_DOWN * CARD[1]) / (CARDS_DOWN + 1)
+    own front."""
     per_sheet = CARDS_ACROSS * CARDS_DOWN
     for start in range(0, len(cards), per_sheet):
         readers = [PdfReader(io.BytesIO(pdf)) for pdf in cards[start:start + per_sheet]]
         for side in (0, 1):
             sheet = writer.add_blank_page(*A4)
+            sheet.merge_page(PdfReader(io.BytesIO(_crop_marks())).pages[0])
             for i, reader in enumerate(readers):
                 if side >= len(reader.pages):
                     continue
                 row, col = divmod(i, CARDS_ACROSS)
                 if side == 1:
                     col = CARDS_ACROSS - 1 - col
-                # right-to-left reading order: the first card is top right
-                x = A4[0] - (col + 1) * (gap_x + CARD[0])
-                y = A4[1] - (row + 1) * (gap_y + CARD[1])
+                x, y = _card_origin(row, col)
                 sheet.merge_transformed_page(reader.pages[side], Transformation().translate(x, y))
 
 
