@@ -79,6 +79,17 @@ SECRET_KEY = _secret_key()
 # DOCUMENT_SIGNING_KEY: key of the QR signatures (defaults to SECRET_KEY).
 DOCUMENT_SIGNING_KEY = os.environ.get("DOCUMENT_SIGNING_KEY", SECRET_KEY)
 
+# --- Documents and public verification (app/documents.py, app/verify.py) -------
+# VERIFY_BASE_URL: public address of this site as printed in the QR codes
+# (e.g. https://sijill.manpower.gov.eg). Empty: the QR holds a path only.
+VERIFY_BASE_URL = os.environ.get("VERIFY_BASE_URL", "")
+# VERIFY_RATE_LIMIT_PER_MINUTE: lookups per client address per minute on the
+# public verification page (per worker process); 0 turns the limit off.
+VERIFY_RATE_LIMIT_PER_MINUTE = _env_int("VERIFY_RATE_LIMIT_PER_MINUTE", 30)
+# PRINT_BATCH_MAX: most documents one "Print selected" may merge into a PDF
+# (about 0.1 s each: 100 stay well inside a 30 s worker timeout).
+PRINT_BATCH_MAX = _env_int("PRINT_BATCH_MAX", 100)
+
 # --- Domain rules (domain.md: unconfirmed facts are settings) ------------------
 # NATIONAL_ID_STRICT_CHECKSUM: refuse a national ID whose check digit does not
 # match the commonly published algorithm. Off: a mismatch is only a warning.

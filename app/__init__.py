@@ -38,6 +38,8 @@ def create_app(config_object="config", **overrides):
                 csrf.exempt(api_view.blueprint)
         from .web import install as install_web
         install_web(app)
+        from . import verify
+        verify.install(app, csrf)  # the public verification page (no login)
         from .cli import sijill
         app.cli.add_command(sijill)
         from . import production

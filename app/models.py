@@ -9,6 +9,7 @@ Labels are English msgids in ``info["label"]`` and translated by the catalog
 (Arabic by default): one place that both the views and the exports read.
 """
 import datetime
+import re
 
 from flask import current_app, has_app_context
 from flask_appbuilder import Model
@@ -523,6 +524,17 @@ class Certificate(Tracked, SoftDeleted, Scoped, Workflow, Model):
     def is_valid_on(self, day):
         return self.status == ISSUED and (self.expiry_date is None or self.expiry_date >= day)
 
+    # --- as a printed document (app.documents, app.verify) ---
+    def validity(self):
+        """(valid from, valid until or None)."""
+        return self.issue_date, self.expiry_date
+
+    def is_past_validity(self, day=None):
+        return self.expiry_date is not None and self.expiry_date < (day or today())
+
+    def holder_name(self):
+        return self.citizen.full_name if self.citizen is not None else ""
+
     def on_issue(self, day):
         """Dates set by approval: issue today; cards expire after the setting."""
         self.issue_date = day
@@ -703,6 +715,16 @@ class Permit(Tracked, SoftDeleted, Scoped, Workflow, Model):
     def is_valid_on(self, day):
         return self.status == ISSUED and self.start_date <= day <= self.end_date
 
+    # --- as a printed document (app.documents, app.verify) ---
+    def validity(self):
+        return self.start_date, self.end_date
+
+    def is_past_validity(self, day=None):
+        return self.end_date is not None and self.end_date < (day or today())
+
+    def holder_name(self):
+        return self.worker_name or ""
+
     def on_issue(self, day):
         self.issue_date = day
 
@@ -820,6 +842,42 @@ class AuditLog(Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.username or '-'} {self.action} {self.entity or ''}#{self.record_id or ''}"
+
+
+# --- What the public verification page says of a serial -------------------------
+VALID, NOT_FOUND = "valid", "not_found"
+SERIAL_PATTERN = re.compile(r"^\d{2}-\d{4}-[A-Z]{3}-\d{6}$")
+
+
+def normalize_serial(text):
+    """A typed serial as stored: western digits, upper case, no spaces;
+    None if it cannot be a serial (DD-YYYY-TYP-NNNNNN)."""
+    serial = western_digits(clean_text(text) or "").upper().replace(" ", "").replace("–", "-")
+    return serial if SERIAL_PATTERN.match(serial) else None
+
+
+def document_status(session, serial, day=None):
+    """(state, document) of the document with this serial, for everyone:
+    state is VALID, EXPIRED, REVOKED or NOT_FOUND (document None).
+
+    Read across every directorate (the caller is anonymous), deleted rows
+    excluded: a document removed from the register verifies as not found.
+    Expired means marked expired by the daily job or past its end date
+    already (the job runs at night)."""
+    serial = normalize_serial(serial)
+    if serial is None:
+        return NOT_FOUND, None
+    day = day or today()
+    model = Permit if serial.split("-")[2] == SERIAL_TYPES["permit"] else Certificate
+    doc = session.execute(select(model).where(model.serial == serial)
+                          .execution_options(sijill_unscoped=True)).scalar_one_or_none()
+    if doc is None or doc.status not in (ISSUED, EXPIRED, REVOKED):
+        return NOT_FOUND, None
+    if doc.status == REVOKED:
+        return REVOKED, doc
+    if doc.status == EXPIRED or doc.is_past_validity(day):
+        return EXPIRED, doc
+    return VALID, doc
 
 
 SCOPED_MODELS = (Citizen, Establishment, Certificate, SkillTest, Permit)

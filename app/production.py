@@ -1,7 +1,8 @@
 """Start-up checks of production mode (SIJILL_ENV=production).
 
-The app refuses to start rather than run unsafely: no SECRET_KEY from the
-environment, debug on, or any account still holding the demo password."""
+The app refuses to start rather than run unsafely: no SECRET_KEY or
+DOCUMENT_SIGNING_KEY from the environment, no VERIFY_BASE_URL, debug on, or
+any account still holding the demo password."""
 import os
 
 from sqlalchemy import inspect, select
@@ -18,6 +19,11 @@ def check(app, db):
     problems = []
     if not os.environ.get("SECRET_KEY"):
         problems.append("SECRET_KEY is not set in the environment")
+    if not os.environ.get("DOCUMENT_SIGNING_KEY"):
+        # its own key: rotating SECRET_KEY (sessions) must not void every printed QR code
+        problems.append("DOCUMENT_SIGNING_KEY is not set in the environment")
+    if not app.config.get("VERIFY_BASE_URL"):
+        problems.append("VERIFY_BASE_URL is not set (the QR codes would hold no address)")
     if app.debug or os.environ.get("FLASK_DEBUG") in ("1", "true"):
         problems.append("debug mode is on")
     if app.config.get("SESSION_COOKIE_SECURE") is not True:

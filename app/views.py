@@ -18,6 +18,7 @@ from flask_appbuilder.security.decorators import has_access
 from .countries import country_choices, country_name
 from .crud import BulkSubmit, SijillInterface, SijillModelView
 from .exports import Labels
+from .printing import Printable
 from .extensions import appbuilder, db
 from .models import (
     CERTIFICATE_KINDS, GENDER_LABELS, STATUS_LABELS, AuditLog, RuleViolation, Certificate, Citizen, Directorate,
@@ -95,7 +96,7 @@ class OccupationView(SijillModelView):
 
 
 # --- Registers ----------------------------------------------------------------------
-class CertificateView(BulkSubmit, SijillModelView):
+class CertificateView(Printable, BulkSubmit, SijillModelView):
     datamodel = SijillInterface(Certificate)
     class_permission_name = "Certificate"
     list_columns = ["serial", "kind", "citizen", "occupation", "status", "issue_date", "expiry_date",
@@ -111,7 +112,7 @@ class CertificateView(BulkSubmit, SijillModelView):
     pickers = {"citizen": "citizen", "occupation": "occupation"}
 
 
-class SkillTestView(BulkSubmit, SijillModelView):
+class SkillTestView(Printable, BulkSubmit, SijillModelView):
     datamodel = SijillInterface(SkillTest)
     class_permission_name = "SkillTest"
     list_columns = ["citizen", "occupation", "skill_level", "test_date", "theory_score", "practical_score",
@@ -127,7 +128,7 @@ class SkillTestView(BulkSubmit, SijillModelView):
     pickers = {"citizen": "citizen", "occupation": "occupation"}
 
 
-class PermitView(BulkSubmit, SijillModelView):
+class PermitView(Printable, BulkSubmit, SijillModelView):
     datamodel = SijillInterface(Permit)
     class_permission_name = "Permit"
     list_columns = ["serial", "worker_name", "nationality", "establishment", "occupation", "start_date",
@@ -192,7 +193,8 @@ class EstablishmentView(SijillModelView):
 AUDIT_ACTION_LABELS = {
     "create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "restore": _("Restored"),
     "login": _("Signed in"), "login_failed": _("Failed sign-in"), "denied": _("Access refused"),
-    "export": _("Exported"), "print": _("Printed"), "submit": _("Submitted"), "approve": _("Approved"),
+    "export": _("Exported"), "print": _("Printed"), "reprint": _("Reprinted"),
+    "print_preview": _("Printed a preview"), "submit": _("Submitted"), "approve": _("Approved"),
     "reject": _("Rejected"), "revoke": _("Revoked"), "expire": _("Expired"), "compile": _("Statistics compiled"),
 }
 AUDIT_ENTITY_LABELS = {
