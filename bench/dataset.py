@@ -183,7 +183,7 @@ def build(dsn, n, seed=2026):
     def step(label, fn):
         started = time.perf_counter()
         rows = fn()
-        print(f"  {label}: {rows:,} {"indexes" if label.startswith("indexes") else "rows"} in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"  {label}: {rows:,} {'indexes' if label.startswith('indexes') else 'rows'} in {time.perf_counter() - started:.1f} s", flush=True)
 
     started = time.perf_counter()
     cur.execute("SET maintenance_work_mem = '512MB'")
