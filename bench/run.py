@@ -1,7 +1,7 @@
 """`make bench [SCALE=N]`: Sijill against vanilla FAB and the raw SQL, on one dataset.
 
 Builds the synthetic national dataset in BENCH_DATABASE_URL (default: the
-sijill_bench database) when it holds fewer than SCALE million citizens, and keeps
+sijill_bench database, sijill_bench10 for SCALE=10) when it holds fewer than SCALE million citizens, and keeps
 it; starts gunicorn for Sijill and for bench/vanilla_app.py; logs in over HTTP;
 times each operation (median after warm-up) next to its raw SQL; prints one
 table and writes it to bench/results/YYYY-MM-DD-scaleN.md with the targets.
@@ -24,10 +24,25 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
-DB = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/sijill_bench")
-PG = DB.replace("+psycopg2", "")
+DB = PG = None  # set by use_database(scale)
 SIJILL, VANILLA = "http://127.0.0.1:18090", "http://127.0.0.1:18091"
 PASSWORD = "Sijill@2026"
+
+
+def use_database(scale):
+    """BENCH_DATABASE_URL, else one database per scale (sijill_bench, sijill_bench10),
+    so the 1M dataset is kept while the 10M one is built and measured."""
+    global DB, PG
+    name = "sijill_bench" if scale == 1 else f"sijill_bench{scale}"
+    DB = os.environ.get("BENCH_DATABASE_URL", f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}")
+    PG = DB.replace("+psycopg2", "")
+    admin = psycopg2.connect(PG.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    cur = admin.cursor()
+    cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (PG.rsplit("/", 1)[1],))
+    if cur.fetchone() is None:
+        cur.execute(f'CREATE DATABASE "{PG.rsplit("/", 1)[1]}"')
+    admin.close()
 
 
 def env(**extra):
@@ -223,6 +238,7 @@ def main():
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument("--think", type=float, default=1.0, help="seconds a simulated user waits between requests")
     args = parser.parse_args()
+    use_database(args.scale)
     built = ensure_dataset(args.scale)
 
     conn = psycopg2.connect(PG)
