@@ -33,7 +33,9 @@ def generate(path, rows):
         for i in range(rows):
             birth = start + datetime.timedelta(days=i % 15000)
             nid = make_national_id(birth, "01", i // 15000 + 1, "M" if i % 2 else "F")
-            name = " ".join(NAMES[(i // 10 ** k) % 10] for k in range(4))
+            # five names, unique per row: (name, birth date) pairs never repeat,
+            # as in a real register (a near-duplicate is the exception there)
+            name = " ".join(NAMES[(i // 10 ** k) % 10] for k in range(5))
             out.write(f"{nid},{name},010{i % 100000000:08d},القاهرة\n")
 
 
