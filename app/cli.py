@@ -103,7 +103,8 @@ def job_command(name, period):
 
 @sijill.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--kind", required=True, type=click.Choice(["citizens"]), help="What the file holds.")
+@click.option("--kind", required=True, type=click.Choice(["citizens", "registration", "skill", "craft", "permits"]),
+              help="What the file holds (app/import_kinds.py).")
 @click.option("--directorate", default=None, metavar="CODE",
               help="Directorate (two-digit code) the rows go to; default: the --user's.")
 @click.option("--user", "username", default=None, help="Import as this user (its scope applies).")

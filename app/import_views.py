@@ -6,7 +6,6 @@ progress bar). The uploaded file waits between the dry run and the commit in
 the instance folder under its SHA-256, so the commit writes exactly the file
 that was checked.
 """
-import csv
 import io
 import os
 import re
@@ -18,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from . import imports
+from .import_kinds import KINDS
 from .extensions import db
 from .models import Directorate
 from .scope import ScopeViolation, current_scope
@@ -57,7 +57,7 @@ class ImportView(BaseView):
 
     def _page(self, **kw):
         directorates = db.session.scalars(select(Directorate).order_by(Directorate.code)).all()
-        return self.render_template("sijill/import.html", kinds=list(imports.COLUMNS),
+        return self.render_template("sijill/import.html", kinds=KINDS.values(),
                                     directorates=directorates, own=current_scope().directorate_id, **kw)
 
     @expose("/")
@@ -102,7 +102,7 @@ class ImportView(BaseView):
     @expose("/report/<kind>/<file_hash>")
     @has_access
     def report(self, kind, file_hash):
-        """The dry run's row report as a spreadsheet (CSV, Excel-readable)."""
+        """The dry run's row report as a spreadsheet: row, column, message."""
         target = self._directorate()
         if target is None or kind not in imports.COLUMNS:
             abort(404)
@@ -112,26 +112,41 @@ class ImportView(BaseView):
             abort(400)
         except ScopeViolation:
             abort(403)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([_("Row"), _("Column"), _("Message")])
-        for error in report.errors:
-            writer.writerow([error.row, error.column, error.message])
-        return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=import-report.csv"})
+        rows = [(e.row, e.column, e.message) for e in report.errors]
+        return _xlsx(f"{kind}-report.xlsx", (_("Row"), _("Column"), _("Message")), rows)
 
     @expose("/template/<kind>")
     @has_access
     def template(self, kind):
         """An empty register with the Arabic headers and one example row."""
-        if kind not in imports.COLUMNS:
+        spec = KINDS.get(kind)
+        if spec is None:
             abort(404)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([names[0] for names in imports.COLUMNS[kind].values()])
-        writer.writerow(imports.EXAMPLE[kind])
-        return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename={kind}-template.csv"})
+        return _xlsx(f"{kind}-template.xlsx", [names[0] for names in spec.columns.values()], [spec.example],
+                     text=True)
+
+
+def _xlsx(file_name, header, rows, text=False):
+    """A one-sheet workbook, right to left. ``text``: cells formatted as text,
+    so that Excel keeps a national ID's 14 digits and a leading zero."""
+    from openpyxl import Workbook
+    book = Workbook()
+    sheet = book.active
+    sheet.sheet_view.rightToLeft = True
+    sheet.append([str(h) for h in header])
+    for row in rows:
+        sheet.append(list(row))
+    if text:
+        for column in sheet.iter_cols(min_row=2):
+            for cell in column:
+                cell.number_format = "@"
+    for column in sheet.columns:
+        sheet.column_dimensions[column[0].column_letter].width = 24
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={file_name}"})
 
 
 class OccupationReviewView(BaseView):

@@ -212,10 +212,11 @@ _LABELS = {
 def _column(name, spec=None):
     """The column's name as the user's file has it (the template's Arabic
     header), for the report."""
+    spec = spec or KINDS[CITIZENS]
+    if name in spec.columns:
+        return spec.columns[name][0]
     if name in _LABELS:
         return str(_LABELS[name])
-    if spec is not None and name in spec.columns:
-        return spec.columns[name][0]
     return name
 
 

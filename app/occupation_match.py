@@ -91,7 +91,8 @@ class Matcher:
     def _match(self, text, key):
         mapped = self.legacy(key)
         if mapped is not None and mapped.occupation_id:
-            return Match(mapped.occupation_id, LEGACY, 100.0)
+            # a name seen before keeps how it was matched (an admin's mapping is LEGACY)
+            return Match(mapped.occupation_id, mapped.method or LEGACY, mapped.score or 100.0)
         if text in self.exact:
             return Match(self.exact[text], EXACT, 100.0)
         if key in self.normalised:
