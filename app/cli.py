@@ -147,8 +147,8 @@ def import_command(file, kind, directorate, username, commit, batch_size, report
         with open(file, "rb") as fh:
             data = fh.read()
         size = batch_size if batch_size is not None else current_app.config.get("IMPORT_BATCH_SIZE", 1000)
-        # rows to come, for the bar (counting lines is cheap next to validating them)
-        expected = max(data.count(b"\n") - 1, 1) if not file.lower().endswith(".xlsx") else None
+        from .import_jobs import expected_rows
+        expected = expected_rows(data, file) or None  # rows to come, for the bar
         started = time.perf_counter()
         bar = _Progress(expected, started)
         try:

@@ -59,6 +59,7 @@ class ImportBatch(Model):
     status = Column(String(10), nullable=False, default=RUNNING)
     rows_total = Column(Integer, nullable=False, default=0)
     rows_done = Column(Integer, nullable=False, default=0)  # checkpoint: file rows handled and committed
+    rows_expected = Column(Integer, nullable=True)  # the web page's progress bar (app/import_jobs.py)
     created = Column(Integer, nullable=False, default=0)
     updated = Column(Integer, nullable=False, default=0)
     unchanged = Column(Integer, nullable=False, default=0)

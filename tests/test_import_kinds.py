@@ -315,3 +315,66 @@ def test_templates_and_report_are_spreadsheets(app, as_user):
     report = client.get(f"/imports/report/registration/{imports.file_hash(data)}")
     sheet = load_workbook(io.BytesIO(report.data)).active
     assert [c.value for c in sheet[2]][:2] == [2, "الرقم القومي"]
+
+
+def test_web_long_file_commits_in_background_with_progress(app, as_user):
+    from app import import_jobs
+    with app.app_context():
+        ids = [f.national_id(datetime.date(1982, 1, 1) + datetime.timedelta(days=i)) for i in range(30)]
+    data = csv_bytes(["الرقم القومي", "الاسم رباعي"], [[i, "محمد أحمد علي حسن"] for i in ids] + [["123", "اسم خطأ ما"]])
+    client = as_user("cairo_manager")
+    client.post("/imports/run", data={"kind": "citizens", "action": "dry", "file": (io.BytesIO(data), "big.csv")},
+                content_type="multipart/form-data")
+    app.config["IMPORT_BACKGROUND_ROWS"], app.config["IMPORT_BATCH_SIZE"] = 10, 7
+    try:
+        answer = client.post("/imports/run", data={"kind": "citizens", "action": "commit", "file_name": "big.csv",
+                                                   "file_hash": imports.file_hash(data)})
+    finally:
+        app.config["IMPORT_BACKGROUND_ROWS"], app.config["IMPORT_BATCH_SIZE"] = 2000, 1000
+    assert answer.status_code == 302 and "/imports/batch/" in answer.headers["Location"]
+    batch_id = int(answer.headers["Location"].rstrip("/").split("/")[-1])
+    import_jobs.wait(batch_id)
+    state = client.get(f"/imports/progress/{batch_id}").get_json()
+    assert state["status"] == "done" and state["percent"] == 100.0
+    assert (state["created"], state["errors"], state["rows_expected"]) == (30, 1, 31)
+    page = client.get(f"/imports/batch/{batch_id}").get_data(as_text=True)
+    assert 'id="import-result"' in page and 'data-status="done"' in page
+    with app.app_context():
+        with everything():
+            citizens = db.session.scalars(select(Citizen).where(Citizen.national_id.in_(ids))).all()
+        assert len(citizens) == 30 and {c.directorate.code for c in citizens} == {"01"}
+        trail = db.session.scalar(select(AuditLog).where(AuditLog.entity == "Citizen",
+                                                         AuditLog.record_id == citizens[0].id))
+        assert trail.username == "cairo_manager"  # the thread acts as the user who committed
+    # another directorate's manager does not see the batch
+    assert as_user("giza_manager").get(f"/imports/progress/{batch_id}").status_code == 404
+
+
+def test_web_duplicates_page_and_decision_by_the_manager(app, as_user):
+    with app.app_context():
+        first, second, cert, _test, pair = _near_duplicate_pair()
+        pair_id, first_id, second_id, cert_id = pair.id, first.id, second.id, cert.id
+    assert second.national_id in as_user("cairo_manager").get("/imports/duplicates/").get_data(as_text=True)
+    assert second.national_id not in as_user("giza_manager").get("/imports/duplicates/").get_data(as_text=True)
+    as_user("giza_manager").post(f"/imports/duplicates/{pair_id}", data={"decision": "same", "keep": first_id})
+    with app.app_context():
+        assert db.session.get(CitizenDuplicate, pair_id).status == "pending"  # not Giza's to decide
+    as_user("cairo_manager").post(f"/imports/duplicates/{pair_id}", data={"decision": "same", "keep": first_id})
+    with app.app_context():
+        with acting_as(Scope()):
+            assert db.session.get(CitizenDuplicate, pair_id).status == "same"
+            assert db.session.get(Certificate, cert_id).citizen_id == first_id
+            merged = db.session.scalar(select(Citizen).where(Citizen.id == second_id)
+                                       .execution_options(sijill_include_deleted=True))
+            assert merged.deleted_at is not None
+    assert as_user("cairo_clerk").get("/imports/duplicates/").status_code in (302, 403)
+
+
+def test_web_coverage_per_directorate_for_the_admin(app, as_user):
+    with app.app_context():
+        name = f"حرفة الخيامية {f.national_id()[-5:]}"
+        header = ["الرقم القومي", "الاسم رباعي", "المهنة"]
+        imports.run(db.session, "citizens", csv_bytes(header, [[f.national_id(), "محمد أحمد علي حسن", name]]),
+                    "c.csv", cairo(), commit=True)
+    page = as_user("admin").get("/occupation-review/").get_data(as_text=True)
+    assert 'id="coverage-by-directorate"' in page and "القاهرة" in page

@@ -1,4 +1,5 @@
-"""imports, part two: citizen_duplicate (near-duplicate citizens and the
+"""imports, part two: import_batch.rows_expected (the web page's progress
+bar), citizen_duplicate (near-duplicate citizens and the
 manager's decision; app/duplicates.py) and legacy_occupation_count (legacy
 occupation rows per directorate, for the coverage per directorate;
 app/occupation_match.py)
@@ -19,6 +20,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('import_batch', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rows_expected', sa.Integer(), nullable=True))
+
     op.create_table('citizen_duplicate',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('citizen_id', sa.Integer(), nullable=False),
@@ -59,3 +63,5 @@ def upgrade():
 def downgrade():
     op.drop_table('legacy_occupation_count')
     op.drop_table('citizen_duplicate')
+    with op.batch_alter_table('import_batch', schema=None) as batch_op:
+        batch_op.drop_column('rows_expected')
