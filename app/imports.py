@@ -14,11 +14,21 @@ crash loses at most the batch in flight and a re-run of the same file resumes
 after the checkpoint. ``batch_size=0`` writes the whole file in one
 transaction (the web page): all or nothing.
 
+One engine for every kind: the columns, headers and keys come from
+app/import_kinds.py; citizens are handled here (``CitizenRows``, the fast
+path: the model's rules on a plain record, COPY, one bulk audit insert per
+batch), the document registers in app/import_documents.py (ORM).
+
 Re-importing creates no duplicates: a citizen is keyed by national ID. The
 documented update rule for a national ID already registered (in the
 importing directorate): empty cells never erase; a filled cell replaces the
-stored value of full name, Latin name, mobile, address, qualification. A
-national ID registered in another directorate is reported and left alone.
+stored Latin name, mobile, address, qualification (the audit trail keeps
+the old value); a different full name is reported and the stored one kept
+(a spelling variant of it changes nothing). A national ID registered in
+another directorate, or deleted, is reported and left alone. New citizens
+with the name and birth date of another under a different ID are queued
+for a manager's decision (app/duplicates.py). The same rules are in the
+README ("Imports: the duplicate rules").
 """
 import csv
 import datetime
