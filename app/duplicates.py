@@ -94,11 +94,12 @@ def find_near_duplicates(session, directorate_id, new_rows):
 
 
 def queue(session, directorate_id=None, limit=200):
-    """Pending pairs; a directorate user sees its own directorate's only."""
+    """Pending pairs, newest first (those of the import just made); a
+    directorate user sees its own directorate's only."""
     query = select(CitizenDuplicate).where(CitizenDuplicate.status == PENDING)
     if directorate_id is not None:
         query = query.where(CitizenDuplicate.directorate_id == directorate_id)
-    return session.scalars(query.order_by(CitizenDuplicate.id).limit(limit)).all()
+    return session.scalars(query.order_by(CitizenDuplicate.id.desc()).limit(limit)).all()
 
 
 class DecisionError(ValueError):

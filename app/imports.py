@@ -357,10 +357,12 @@ class CitizenRows:
             elif isinstance(obj, dict):
                 new.append((number, obj))
                 report.created += 1
+                if values.get("occupation"):
+                    # counted once, when the row first comes in: a re-import of the
+                    # same file does not inflate the name's count
+                    occupations.append(values["occupation"])
             else:
                 report.updated += 1
-            if values.get("occupation"):
-                occupations.append(values["occupation"])
         if commit and new:
             self.session.flush()  # the ORM updates first: one order of writes per batch
             self.write(new, report)
