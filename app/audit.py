@@ -130,6 +130,10 @@ def _audit_changes(session, flush_context):
         session.connection().execute(insert(AuditLog), rows)
 
 
+# One encoder for every bulk row: json.dumps with options builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=_jsonable).encode
+
+
 def bulk_audit(session, entity, entries, detail=None):
     """The trail of rows written with Core (the fast import path), one INSERT
     for the whole batch on the session's connection, so it commits or rolls
@@ -142,7 +146,7 @@ def bulk_audit(session, entity, entries, detail=None):
     rows = [{
         "at": now, "user_id": user_id, "username": username, "ip": ip,
         "action": action, "entity": entity, "record_id": record_id, "directorate_id": directorate_id,
-        "changes": json.dumps(changes, ensure_ascii=False, default=_jsonable) if changes else None,
+        "changes": _ENCODE(changes) if changes else None,
         "detail": detail,
     } for action, record_id, directorate_id, changes in entries]
     from .bulk import insert_all

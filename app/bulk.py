@@ -22,6 +22,8 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 def _copy_value(value):
     if value is None:
         return "\\N"
+    if type(value) is int:
+        return str(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, (datetime.date, datetime.datetime)):
@@ -35,9 +37,11 @@ def _copy_value(value):
 
 def _copy(cursor, table, columns, rows):
     buf = io.StringIO()
+    value = _copy_value
+    write = buf.write
     for row in rows:
-        buf.write("\t".join(_copy_value(row[c]) for c in columns))
-        buf.write("\n")
+        write("\t".join([value(row[c]) for c in columns]))
+        write("\n")
     buf.seek(0)
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buf)
 
