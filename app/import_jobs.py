@@ -43,6 +43,9 @@ def start(kind, data, file_name, directorate, user):
         imports.ImportBatch.status.in_((imports.RUNNING, imports.FAILED)))
         .order_by(imports.ImportBatch.id.desc()).limit(1))
     if previous is not None:  # a failed (or interrupted) commit of this file: resume it
+        running = _threads.get(previous.id)
+        if running is not None and running.is_alive():
+            return previous.id  # committed twice while it runs: show the run under way
         previous.rows_expected = batch.rows_expected
         batch = previous
     else:

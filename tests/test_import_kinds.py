@@ -378,3 +378,17 @@ def test_web_coverage_per_directorate_for_the_admin(app, as_user):
                     "c.csv", cairo(), commit=True)
     page = as_user("admin").get("/occupation-review/").get_data(as_text=True)
     assert 'id="coverage-by-directorate"' in page and "القاهرة" in page
+
+
+def test_cli_imports_a_document_register(app, ctx, tmp_path):
+    from app.cli import import_command
+    a = f.citizen()
+    number = serial("REG")
+    path = tmp_path / "reg.csv"
+    path.write_bytes(csv_bytes(CERT_HEADER, [[number, a.national_id, ELECTRICIAN, "2019-01-01", ""]]))
+    runner = app.test_cli_runner()
+    result = runner.invoke(import_command, [str(path), "--kind", "registration", "--user", "cairo_manager"])
+    assert result.exit_code == 0 and "dry run" in result.output and certificates_of([a.id]) == []
+    result = runner.invoke(import_command, [str(path), "--kind", "registration", "--user", "cairo_manager", "--commit"])
+    assert result.exit_code == 0, result.output
+    assert [c.serial for c in certificates_of([a.id])] == [number]
