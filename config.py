@@ -129,6 +129,9 @@ OCCUPATION_MATCH_THRESHOLD = _env_int("OCCUPATION_MATCH_THRESHOLD", 85)
 # IMPORT_BATCH_SIZE: rows per transaction (and checkpoint) of `flask sijill
 # import`; 0 writes a whole file in one transaction (what the web page does).
 IMPORT_BATCH_SIZE = _env_int("IMPORT_BATCH_SIZE", 1000)
+# IMPORT_BACKGROUND_ROWS: from this many rows the web page commits a file in
+# a background thread, in batches of IMPORT_BATCH_SIZE, and shows its progress.
+IMPORT_BACKGROUND_ROWS = _env_int("IMPORT_BACKGROUND_ROWS", 2000)
 
 # DEMO_CITIZENS: how many demo citizens `make run` seeds on first start.
 DEMO_CITIZENS = _env_int("DEMO_CITIZENS", 200)

@@ -20,7 +20,7 @@ def create_app(config_object="config", **overrides):
     logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)
 
     from . import audit, rules, scope  # noqa: F401  (session-wide listeners)
-    from . import imports, occupation_match  # noqa: F401  (their tables)
+    from . import duplicates, imports, occupation_match  # noqa: F401  (their tables)
 
     with app.app_context():
         db.init_app(app)

@@ -103,7 +103,8 @@ def job_command(name, period):
 
 @sijill.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--kind", required=True, type=click.Choice(["citizens"]), help="What the file holds.")
+@click.option("--kind", required=True, type=click.Choice(["citizens", "registration", "skill", "craft", "permits"]),
+              help="What the file holds (app/import_kinds.py).")
 @click.option("--directorate", default=None, metavar="CODE",
               help="Directorate (two-digit code) the rows go to; default: the --user's.")
 @click.option("--user", "username", default=None, help="Import as this user (its scope applies).")
@@ -146,8 +147,8 @@ def import_command(file, kind, directorate, username, commit, batch_size, report
         with open(file, "rb") as fh:
             data = fh.read()
         size = batch_size if batch_size is not None else current_app.config.get("IMPORT_BATCH_SIZE", 1000)
-        # rows to come, for the bar (counting lines is cheap next to validating them)
-        expected = max(data.count(b"\n") - 1, 1) if not file.lower().endswith(".xlsx") else None
+        from .import_jobs import expected_rows
+        expected = expected_rows(data, file) or None  # rows to come, for the bar
         started = time.perf_counter()
         bar = _Progress(expected, started)
         try:

@@ -1,23 +1,26 @@
 """The import page: upload, dry run with the row report, then commit.
 
 Small files are committed synchronously in one transaction (all or nothing);
-large registers go through `flask sijill import` (batches, checkpoint,
-progress bar). The uploaded file waits between the dry run and the commit in
+a file of more than IMPORT_BACKGROUND_ROWS rows is committed in a background
+thread in batches with the checkpoint, and the page shows its progress
+(app/import_jobs.py); `flask sijill import` does the same from a shell. The uploaded file waits between the dry run and the commit in
 the instance folder under its SHA-256, so the commit writes exactly the file
 that was checked.
 """
-import csv
 import io
 import os
 import re
 
-from flask import Response, abort, current_app, flash, g, request
+import contextlib
+
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from . import imports
+from . import duplicates, import_jobs, imports
+from .import_kinds import KINDS
 from .extensions import db
 from .models import Directorate
 from .scope import ScopeViolation, current_scope
@@ -42,10 +45,29 @@ def _load(digest):
         return fh.read()
 
 
+@contextlib.contextmanager
+def current_scope_check(target):
+    """The scope rule of imports.run, before a background commit starts."""
+    scope = current_scope()
+    if scope.deny or (scope.directorate_id is not None and scope.directorate_id != target.id):
+        raise ScopeViolation("import outside scope")
+    yield
+
+
+def _own_batch(batch_id):
+    """The batch if it is the user's directorate's (or the user is ministry)."""
+    batch = db.session.get(imports.ImportBatch, batch_id)
+    scope = current_scope()
+    if batch is None or (scope.directorate_id is not None and batch.directorate_id != scope.directorate_id):
+        abort(404)
+    return batch
+
+
 class ImportView(BaseView):
     route_base = "/imports"
     class_permission_name = "Import"
-    method_permission_name = {"index": "write", "run": "write", "template": "write", "report": "write"}
+    method_permission_name = {"index": "write", "run": "write", "template": "write", "report": "write",
+                              "batch": "write", "progress": "write", "duplicates": "write", "decide": "write"}
     default_view = "index"
 
     def _directorate(self):
@@ -57,7 +79,7 @@ class ImportView(BaseView):
 
     def _page(self, **kw):
         directorates = db.session.scalars(select(Directorate).order_by(Directorate.code)).all()
-        return self.render_template("sijill/import.html", kinds=list(imports.COLUMNS),
+        return self.render_template("sijill/import.html", kinds=KINDS.values(),
                                     directorates=directorates, own=current_scope().directorate_id, **kw)
 
     @expose("/")
@@ -85,6 +107,13 @@ class ImportView(BaseView):
                 flash(_("Choose a file to import."), "danger")
                 return self._page()
             digest = _store(data)
+        if commit and import_jobs.expected_rows(data, name) > current_app.config.get("IMPORT_BACKGROUND_ROWS", 2000):
+            try:
+                with current_scope_check(target):
+                    batch_id = import_jobs.start(kind, data, name, target, g.user)
+            except ScopeViolation:
+                abort(403)
+            return redirect(url_for("ImportView.batch", batch_id=batch_id))
         try:
             report = imports.run(db.session, kind, data, name, target, user=g.user, commit=commit, batch_size=0)
         except imports.ImportError_ as exc:
@@ -99,10 +128,53 @@ class ImportView(BaseView):
         return self._page(report=report, file_hash=digest, file_name=name, kind=kind, target=target,
                           committed=commit)
 
+    @expose("/batch/<int:batch_id>")
+    @has_access
+    def batch(self, batch_id):
+        """A long file's commit: progress while it runs, the result when done."""
+        batch = _own_batch(batch_id)
+        return self.render_template("sijill/import_progress.html", batch=batch,
+                                    state=import_jobs.progress(batch))
+
+    @expose("/progress/<int:batch_id>")
+    @has_access
+    def progress(self, batch_id):
+        return jsonify(import_jobs.progress(_own_batch(batch_id)))
+
+    @expose("/duplicates/")
+    @has_access
+    def duplicates(self):
+        """Citizens that may be one person: the manager decides."""
+        scope = current_scope()
+        return self.render_template("sijill/duplicates.html",
+                                    pairs=duplicates.queue(db.session, scope.directorate_id))
+
+    @expose("/duplicates/<int:pair_id>", methods=["POST"])
+    @has_access
+    def decide(self, pair_id):
+        scope = current_scope()
+        try:
+            if request.form.get("decision") == "same":
+                survivor = request.form.get("keep", type=int)
+                kept, merged, moved = duplicates.merge(db.session, pair_id, survivor, g.user, scope.directorate_id)
+                flash(_("Merged: %(moved)s records moved to %(name)s; the other record is kept in the deleted list.",
+                        moved=moved, name=kept.full_name), "success")
+            else:
+                duplicates.mark_different(db.session, pair_id, g.user, scope.directorate_id)
+                flash(_("Marked as different people."), "success")
+            db.session.commit()
+        except duplicates.DecisionError as exc:
+            db.session.rollback()
+            flash(str(exc), "danger")
+        except ScopeViolation:
+            db.session.rollback()
+            abort(403)
+        return redirect(url_for("ImportView.duplicates"))
+
     @expose("/report/<kind>/<file_hash>")
     @has_access
     def report(self, kind, file_hash):
-        """The dry run's row report as a spreadsheet (CSV, Excel-readable)."""
+        """The dry run's row report as a spreadsheet: row, column, message."""
         target = self._directorate()
         if target is None or kind not in imports.COLUMNS:
             abort(404)
@@ -112,26 +184,41 @@ class ImportView(BaseView):
             abort(400)
         except ScopeViolation:
             abort(403)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([_("Row"), _("Column"), _("Message")])
-        for error in report.errors:
-            writer.writerow([error.row, error.column, error.message])
-        return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=import-report.csv"})
+        rows = [(e.row, e.column, e.message) for e in report.errors]
+        return _xlsx(f"{kind}-report.xlsx", (_("Row"), _("Column"), _("Message")), rows)
 
     @expose("/template/<kind>")
     @has_access
     def template(self, kind):
         """An empty register with the Arabic headers and one example row."""
-        if kind not in imports.COLUMNS:
+        spec = KINDS.get(kind)
+        if spec is None:
             abort(404)
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([names[0] for names in imports.COLUMNS[kind].values()])
-        writer.writerow(imports.EXAMPLE[kind])
-        return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment; filename={kind}-template.csv"})
+        return _xlsx(f"{kind}-template.xlsx", [names[0] for names in spec.columns.values()], [spec.example],
+                     text=True)
+
+
+def _xlsx(file_name, header, rows, text=False):
+    """A one-sheet workbook, right to left. ``text``: cells formatted as text,
+    so that Excel keeps a national ID's 14 digits and a leading zero."""
+    from openpyxl import Workbook
+    book = Workbook()
+    sheet = book.active
+    sheet.sheet_view.rightToLeft = True
+    sheet.append([str(h) for h in header])
+    for row in rows:
+        sheet.append(list(row))
+    if text:
+        for column in sheet.iter_cols(min_row=2):
+            for cell in column:
+                cell.number_format = "@"
+    for column in sheet.columns:
+        sheet.column_dimensions[column[0].column_letter].width = 24
+    out = io.BytesIO()
+    book.save(out)
+    return Response(out.getvalue(),
+                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={file_name}"})
 
 
 class OccupationReviewView(BaseView):
@@ -146,8 +233,9 @@ class OccupationReviewView(BaseView):
     @has_access
     def index(self):
         from .occupation_match import coverage, review_queue
+        from .occupation_match import coverage_by_directorate
         return self.render_template("sijill/occupation_review.html", queue=review_queue(db.session),
-                                    coverage=coverage(db.session))
+                                    coverage=coverage(db.session), per_directorate=coverage_by_directorate(db.session))
 
     @expose("/map/<int:legacy_id>", methods=["POST"])
     @has_access

@@ -14,14 +14,25 @@ crash loses at most the batch in flight and a re-run of the same file resumes
 after the checkpoint. ``batch_size=0`` writes the whole file in one
 transaction (the web page): all or nothing.
 
+One engine for every kind: the columns, headers and keys come from
+app/import_kinds.py; citizens are handled here (``CitizenRows``, the fast
+path: the model's rules on a plain record, COPY, one bulk audit insert per
+batch), the document registers in app/import_documents.py (ORM).
+
 Re-importing creates no duplicates: a citizen is keyed by national ID. The
 documented update rule for a national ID already registered (in the
 importing directorate): empty cells never erase; a filled cell replaces the
-stored value of full name, Latin name, mobile, address, qualification. A
-national ID registered in another directorate is reported and left alone.
+stored Latin name, mobile, address, qualification (the audit trail keeps
+the old value); a different full name is reported and the stored one kept
+(a spelling variant of it changes nothing). A national ID registered in
+another directorate, or deleted, is reported and left alone. New citizens
+with the name and birth date of another under a different ID are queued
+for a manager's decision (app/duplicates.py). The same rules are in the
+README ("Imports: the duplicate rules").
 """
 import csv
 import datetime
+import gc
 import hashlib
 import io
 import re
@@ -33,12 +44,14 @@ from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, select
 
-from .arabic import clean_text, western_digits
+from . import bulk
+from .arabic import clean_text, normalize_name, western_digits
+from .audit import bulk_audit, created_changes
+from .import_kinds import CITIZENS, KINDS, parse_number
 from .models import Citizen, Directorate, RuleViolation
 from .national_id import parse_national_id
 from .scope import ScopeViolation, current_scope
 
-CITIZENS = "citizens"
 RUNNING, DONE, FAILED, DRY = "running", "done", "failed", "dry_run"
 
 
@@ -57,6 +70,7 @@ class ImportBatch(Model):
     status = Column(String(10), nullable=False, default=RUNNING)
     rows_total = Column(Integer, nullable=False, default=0)
     rows_done = Column(Integer, nullable=False, default=0)  # checkpoint: file rows handled and committed
+    rows_expected = Column(Integer, nullable=True)  # the web page's progress bar (app/import_jobs.py)
     created = Column(Integer, nullable=False, default=0)
     updated = Column(Integer, nullable=False, default=0)
     unchanged = Column(Integer, nullable=False, default=0)
@@ -64,22 +78,10 @@ class ImportBatch(Model):
     message = Column(Text, nullable=True)
 
 
-# --- Column definitions: field -> accepted headers (first is the template's) --
-COLUMNS = {
-    CITIZENS: {
-        "national_id": ("الرقم القومي", "national_id", "national id", "الرقم القومى"),
-        "full_name": ("الاسم رباعي", "full_name", "full name", "name", "الاسم", "الاسم رباعى"),
-        "latin_name": ("الاسم بالحروف اللاتينية", "latin_name", "latin name"),
-        "mobile": ("المحمول", "mobile", "رقم المحمول", "التليفون"),
-        "address": ("العنوان", "address"),
-        "qualification": ("المؤهل", "qualification"),
-        "directorate": ("كود المديرية", "directorate"),
-        "occupation": ("المهنة", "occupation", "المهنه"),
-    },
-}
-REQUIRED = {CITIZENS: ("national_id", "full_name")}
-EXAMPLE = {CITIZENS: ("29005170100000", "محمد أحمد علي حسن", "Mohamed Ahmed Ali Hassan",
-                      "01012345678", "القاهرة - شبرا", "دبلوم صنايع", "01", "كهربائي منازل")}
+# --- Columns: app/import_kinds.py, one entry per kind ---------------------------
+COLUMNS = {name: spec.columns for name, spec in KINDS.items()}
+REQUIRED = {name: spec.required for name, spec in KINDS.items()}
+EXAMPLE = {name: spec.example for name, spec in KINDS.items()}
 UPDATABLE = ("full_name", "latin_name", "mobile", "address", "qualification")
 
 
@@ -219,16 +221,32 @@ _LABELS = {
 }
 
 
-def _column(name):
-    return str(_LABELS.get(name, name))
+def _column(name, spec=None):
+    """The column's name as the user's file has it (the template's Arabic
+    header), for the report."""
+    spec = spec or KINDS[CITIZENS]
+    if name in spec.columns:
+        return spec.columns[name][0]
+    if name in _LABELS:
+        return str(_LABELS[name])
+    return name
 
 
 class CitizenRows:
-    """Row → Citizen through the model's own rules."""
+    """Row → citizen values through the model's own rules, written in bulk.
 
-    def __init__(self, session, directorate):
+    ``Citizen.check`` and the national-ID validator are called on a plain
+    record (``_Draft``), not on an ORM object: the constructor and the
+    attribute instrumentation cost more than the rules themselves at 100,000
+    rows. New citizens go in with one Core INSERT per batch and their audit
+    rows with one more (``audit.bulk_audit``), in the same transaction.
+    Updates of registered citizens stay on the ORM (few, and they get the
+    version check and the flush-time audit of old → new values)."""
+
+    def __init__(self, session, directorate, user=None):
         self.session = session
         self.directorate = directorate
+        self.user = user
         self.codes = dict(session.execute(select(Directorate.code, Directorate.id)).all())
 
     def existing(self, ids):
@@ -243,14 +261,18 @@ class CitizenRows:
         return {r.national_id: r for r in rows}
 
     def national_id(self, values):
-        try:
-            return parse_national_id(values.get("national_id")).number
-        except (ValueError, TypeError):
-            return None
+        """The row's ID in the 14-digit form parse_national_id stores, for the
+        in-file duplicate key and the lookup (computed once per row; the full
+        validation is the model's, in build())."""
+        if "_national_id" not in values:
+            raw = values.get("national_id")
+            raw = western_digits(str(raw)).strip().replace(" ", "").replace("-", "") if raw is not None else ""
+            values["_national_id"] = raw if len(raw) == 14 and raw.isascii() and raw.isdigit() else None
+        return values["_national_id"]
 
-    def build(self, number, values, known, errors):
-        """A new Citizen (not added), a changed existing one, ``False`` when
-        nothing changes, or ``None`` after reporting errors."""
+    key = national_id
+
+    def _other_directorate(self, number, values, errors):
         code = values.get("directorate")
         if code is not None:
             code = str(code).zfill(2)
@@ -258,7 +280,14 @@ class CitizenRows:
                 errors.append(RowError(number, _column("directorate"), str(_l(
                     "This row belongs to another directorate (%(code)s); you import into %(name)s only.",
                     code=code, name=self.directorate.name_ar))))
-                return None
+                return True
+        return False
+
+    def build(self, number, values, known, errors):
+        """The values of a new citizen (a dict), a changed existing Citizen,
+        ``False`` when nothing changes, or ``None`` after reporting errors."""
+        if self._other_directorate(number, values, errors):
+            return None
         mobile = values.get("mobile")
         if isinstance(mobile, str) and len(mobile) == 10 and mobile.isdigit() and mobile[0] == "1":
             values["mobile"] = "0" + mobile  # a number cell in Excel loses the leading zero
@@ -270,26 +299,35 @@ class CitizenRows:
                     "This national ID is registered in another directorate or deleted; the row was left out."))))
                 return None
             return self.update(number, row.id, values, errors)
+        draft = _Draft(self.directorate.id)
         try:
-            obj = Citizen(national_id=values.get("national_id"), directorate_id=self.directorate.id)
+            draft.national_id = Citizen._derive_from_national_id(draft, "national_id", values.get("national_id"))
             for name in UPDATABLE:
-                setattr(obj, name, values.get(name))
-            with self.session.no_autoflush:
-                obj.check(self.session)
+                setattr(draft, name, values.get(name))
+            Citizen.check(draft, self.session)
         except RuleViolation as exc:
             for name, message in exc.errors.items():
                 errors.append(RowError(number, _column(name), str(message)))
             return None
-        return obj
+        return draft.values()
 
     def update(self, number, citizen_id, values, errors):
+        """The documented rule (module docstring): the name is never
+        overwritten by a different one; other filled cells replace."""
         obj = self.session.get(Citizen, citizen_id)
         changed = False
         for name in UPDATABLE:
             value = values.get(name)
-            if value not in (None, "") and getattr(obj, name) != value:
-                setattr(obj, name, value)
-                changed = True
+            if value in (None, "") or getattr(obj, name) == value:
+                continue
+            if name == "full_name":
+                if normalize_name(value) != obj.name_normalized:
+                    errors.append(RowError(number, _column(name), str(_l(
+                        "A different name is registered for this national ID (%(name)s); it was kept. "
+                        "Correct it on the citizen's page if the file is right.", name=obj.full_name))))
+                continue  # a spelling variant of the same name: nothing to change
+            setattr(obj, name, value)
+            changed = True
         if not changed:
             return False
         try:
@@ -302,13 +340,127 @@ class CitizenRows:
             return None
         return obj
 
+    def flush(self, pending, report, commit):
+        """Validate (and with ``commit`` write) one batch; occupation names
+        of the valid rows are returned for the legacy-name counts."""
+        wanted = [n for n in (self.national_id(v) for _, v in pending) if n]
+        known = self.existing(wanted)
+        # the set-based form of Citizen.check's "already registered" query
+        self.session.info["sijill_unregistered_national_ids"] = set(wanted) - set(known)
+        new, occupations = [], []
+        for number, values in pending:
+            obj = self.build(number, values, known, report.errors)
+            if obj is None:
+                continue
+            report.valid += 1
+            if obj is False:
+                report.unchanged += 1
+            elif isinstance(obj, dict):
+                new.append((number, obj))
+                report.created += 1
+                if values.get("occupation"):
+                    # counted once, when the row first comes in: a re-import of the
+                    # same file does not inflate the name's count
+                    occupations.append(values["occupation"])
+            else:
+                report.updated += 1
+        if commit and new:
+            self.session.flush()  # the ORM updates first: one order of writes per batch
+            self.write(new, report)
+        return occupations
+
+    def write(self, new, report):
+        # A citizen registered by someone else since the lookup in flush() is
+        # not overwritten: insert_new skips it and the row is reported below
+        # (the update rules would have to see it first).
+        written = bulk.insert_new(self.session, Citizen.__table__, [values for _, values in new], "national_id")
+        entries = []
+        for number, values in new:
+            record_id = written.get(values["national_id"])
+            if record_id is None:
+                report.created -= 1
+                report.valid -= 1
+                report.errors.append(RowError(number, _column("national_id"), str(_l(
+                    "This national ID was registered by another user during the import; import the file again."))))
+                continue
+            values["id"] = record_id
+            entries.append(("create", record_id, values["directorate_id"], created_changes(values)))
+        bulk_audit(self.session, "Citizen", entries)
+        from .duplicates import find_near_duplicates
+        find_near_duplicates(self.session, self.directorate.id, [v for _, v in new if "id" in v])
+
+
+class _Draft:
+    """A citizen's columns, for the model's rules without the ORM object."""
+
+    def __init__(self, directorate_id):
+        self.id = None
+        self.directorate_id = directorate_id
+        self.latin_name = self.mobile = self.address = self.qualification = None
+
+    def values(self):
+        now = datetime.datetime.utcnow()
+        return {
+            "national_id": self.national_id, "full_name": self.full_name,
+            "name_normalized": self.name_normalized, "latin_name": self.latin_name,
+            "mobile": self.mobile, "address": self.address, "qualification": self.qualification,
+            "birth_date": self.birth_date, "gender": self.gender,
+            "birth_governorate": self.birth_governorate, "national_id_warning": self.national_id_warning,
+            "directorate_id": self.directorate_id, "created_at": now, "changed_at": now, "version": 1,
+        }
+
+
+def handler_for(session, spec, directorate, user=None):
+    if spec.name == CITIZENS:
+        return CitizenRows(session, directorate, user)
+    from .import_documents import DocumentRows
+    return DocumentRows(session, spec, directorate, user)
+
+
+def parse_cells(spec, number, values, errors):
+    """Dates and numbers of one row; False (and a message per cell) if any is bad."""
+    ok = True
+    for name in spec.dates:
+        if name in values:
+            try:
+                values[name] = parse_date(values[name])
+            except ValueError as exc:
+                errors.append(RowError(number, _column(name, spec), str(exc)))
+                ok = False
+    for name in spec.numbers:
+        if values.get(name) not in (None, ""):
+            try:
+                values[name] = parse_number(values[name])
+            except (ValueError, TypeError):
+                errors.append(RowError(number, _column(name, spec), str(_l("Write a whole number."))))
+                ok = False
+    return ok
+
 
 def run(session, kind, data, file_name, directorate, user=None, commit=False, batch_size=1000,
-        progress=None):
+        progress=None, batch_id=None):
+    """See ``_run``. The cyclic garbage collector is paused meanwhile: a
+    batch of citizens is a few hundred thousand small dicts and strings,
+    none in a cycle, and the collector's passes over them cost ~6% of a
+    commit; it runs again (and collects) as soon as the file is done."""
+    paused = gc.isenabled() and kind == CITIZENS
+    if paused:
+        gc.disable()
+    try:
+        return _run(session, kind, data, file_name, directorate, user, commit, batch_size, progress, batch_id)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _run(session, kind, data, file_name, directorate, user=None, commit=False, batch_size=1000,
+         progress=None, batch_id=None):
     """Validate (and with ``commit`` write) one file; returns a Report.
 
-    ``progress(rows_handled)`` is called after every batch."""
-    if kind not in COLUMNS:
+    ``progress(rows_handled)`` is called after every batch. ``batch_id``: an
+    import_batch row made beforehand (the web page's background commit)."""
+    spec = KINDS.get(kind)
+    if spec is None:
         raise ImportError_(str(_l("Unknown import type.")))
     scope = current_scope()
     if scope.deny or (scope.directorate_id is not None and scope.directorate_id != directorate.id):
@@ -321,7 +473,7 @@ def run(session, kind, data, file_name, directorate, user=None, commit=False, ba
     batch = None
     skip = 0
     if commit:
-        batch = session.scalar(select(ImportBatch).where(
+        batch = session.get(ImportBatch, batch_id) if batch_id else session.scalar(select(ImportBatch).where(
             ImportBatch.file_hash == digest, ImportBatch.kind == kind,
             ImportBatch.directorate_id == directorate.id, ImportBatch.status.in_((RUNNING, FAILED)))
             .order_by(ImportBatch.id.desc()).limit(1))
@@ -336,34 +488,15 @@ def run(session, kind, data, file_name, directorate, user=None, commit=False, ba
             batch.status = RUNNING
         session.commit()
         report.batch_id = batch.id
-    builder = CitizenRows(session, directorate)
+    handler = handler_for(session, spec, directorate, user)
     seen = {}
     occupations = []
     pending = []
 
     def flush(last_number):
-        wanted = [n for n in (builder.national_id(v) for _, v in pending) if n]
-        known = builder.existing(wanted)
-        # the set-based form of Citizen.check's "already registered" query
-        session.info["sijill_unregistered_national_ids"] = set(wanted) - set(known)
-        new = []
-        for number, values in pending:
-            obj = builder.build(number, values, known, report.errors)
-            if obj is None:
-                continue
-            report.valid += 1
-            if obj is False:
-                report.unchanged += 1
-            elif obj.id is None:
-                new.append(obj)
-                report.created += 1
-            else:
-                report.updated += 1
-            if values.get("occupation"):
-                occupations.append(values["occupation"])
+        occupations.extend(handler.flush(pending, report, commit))
         pending.clear()
         if commit:
-            session.add_all(new)
             if batch_size:
                 _checkpoint(session, batch, report, last_number)
                 session.commit()
@@ -379,9 +512,11 @@ def run(session, kind, data, file_name, directorate, user=None, commit=False, ba
             report.rows_total += 1
             if number <= skip:
                 continue
-            key = builder.national_id(values) or values.get("national_id")
+            if not parse_cells(spec, number, values, report.errors):
+                continue
+            key = handler.key(values) or tuple(values.get(k) for k in spec.key)
             if key in seen:
-                report.errors.append(RowError(number, _column("national_id"), str(_l(
+                report.errors.append(RowError(number, _column(spec.key[0], spec), str(_l(
                     "Repeats row %(row)s of this file; left out.", row=seen[key]))))
                 continue
             seen[key] = number
@@ -393,7 +528,7 @@ def run(session, kind, data, file_name, directorate, user=None, commit=False, ba
         if commit:
             if occupations:
                 from .occupation_match import count_names
-                count_names(session, occupations)
+                count_names(session, occupations, directorate.id)
             _checkpoint(session, batch, report, last)
             batch.status = DONE
             batch.finished_at = datetime.datetime.utcnow()

@@ -15,7 +15,7 @@ from typing import Optional
 
 from flask_appbuilder import Model
 from rapidfuzz import fuzz, process
-from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, select
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import relationship
 
 from .arabic import clean_text, normalize_name
@@ -38,6 +38,18 @@ class LegacyOccupation(Model):
     score = Column(Float, nullable=True)
     mapped_by_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True)
     mapped_at = Column(DateTime, nullable=True)
+
+
+class LegacyOccupationCount(Model):
+    """How many imported rows of one directorate carried a legacy name: the
+    coverage per directorate is read from here (a mapping, made once per
+    name, counts for every directorate's rows at once)."""
+    __tablename__ = "legacy_occupation_count"
+    id = Column(Integer, primary_key=True)
+    legacy_id = Column(Integer, ForeignKey("legacy_occupation.id"), nullable=False, index=True)
+    directorate_id = Column(Integer, ForeignKey("directorate.id"), nullable=False, index=True)
+    row_count = Column(Integer, nullable=False, default=0)
+    __table_args__ = (UniqueConstraint("legacy_id", "directorate_id", name="uq_legacy_occupation_count"),)
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,8 @@ class Matcher:
     def _match(self, text, key):
         mapped = self.legacy(key)
         if mapped is not None and mapped.occupation_id:
-            return Match(mapped.occupation_id, LEGACY, 100.0)
+            # a name seen before keeps how it was matched (an admin's mapping is LEGACY)
+            return Match(mapped.occupation_id, mapped.method or LEGACY, mapped.score or 100.0)
         if text in self.exact:
             return Match(self.exact[text], EXACT, 100.0)
         if key in self.normalised:
@@ -90,7 +103,7 @@ class Matcher:
         return Match(None, UNMATCHED, float(best[1]) if best else 0.0)
 
 
-def count_names(session, names):
+def count_names(session, names, directorate_id=None):
     """Add this import's occupation names to the legacy table (one row per
     distinct normalised name, counts summed), so unmatched ones reach the
     review queue and the coverage figures."""
@@ -109,7 +122,15 @@ def count_names(session, names):
             row = LegacyOccupation(name_normalized=key, sample=samples[key][:300], row_count=0,
                                    occupation_id=found.occupation_id, method=found.method, score=found.score)
             session.add(row)
+            session.flush()
         row.row_count += n
+        if directorate_id is not None:
+            per = session.scalar(select(LegacyOccupationCount).where(
+                LegacyOccupationCount.legacy_id == row.id, LegacyOccupationCount.directorate_id == directorate_id))
+            if per is None:
+                per = LegacyOccupationCount(legacy_id=row.id, directorate_id=directorate_id, row_count=0)
+                session.add(per)
+            per.row_count += n
     session.flush()
     return counts
 
@@ -145,3 +166,20 @@ def coverage(session):
         func.coalesce(func.sum(case((LegacyOccupation.occupation_id.isnot(None), LegacyOccupation.row_count),
                                     else_=0)), 0))).one()
     return round(100.0 * mapped / total, 1) if total else 100.0
+
+
+def coverage_by_directorate(session):
+    """[(directorate, rows with an occupation name, mapped rows, percentage)]
+    for every directorate that imported occupation names, lowest share first:
+    where the mapping work is."""
+    from sqlalchemy import case, func
+    from .models import Directorate
+    mapped = func.sum(case((LegacyOccupation.occupation_id.isnot(None), LegacyOccupationCount.row_count), else_=0))
+    rows = session.execute(
+        select(Directorate, func.sum(LegacyOccupationCount.row_count), mapped)
+        .join(LegacyOccupationCount, LegacyOccupationCount.directorate_id == Directorate.id)
+        .join(LegacyOccupation, LegacyOccupation.id == LegacyOccupationCount.legacy_id)
+        .group_by(Directorate.id).order_by(Directorate.code)).all()
+    out = [(d, int(total or 0), int(done or 0), round(100.0 * (done or 0) / total, 1) if total else 100.0)
+           for d, total, done in rows]
+    return sorted(out, key=lambda r: r[3])

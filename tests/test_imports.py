@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from app import imports
@@ -246,7 +246,7 @@ def test_web_dry_run_then_commit_by_manager_and_clerk_refused(app, as_user):
     client = as_user("cairo_manager")
     assert client.get("/imports/").status_code == 200
     template = client.get("/imports/template/citizens")
-    assert "الرقم القومي" in template.get_data(as_text=True)
+    assert load_workbook(io.BytesIO(template.data)).active.cell(1, 1).value == "الرقم القومي"
     page = client.post("/imports/run", data={"kind": "citizens", "action": "dry",
                                              "file": (io.BytesIO(messy_csv(ids)), "r.csv")},
                        content_type="multipart/form-data")
@@ -256,7 +256,8 @@ def test_web_dry_run_then_commit_by_manager_and_clerk_refused(app, as_user):
     with app.app_context():
         assert count(ids) == 0
     report = client.get(f"/imports/report/citizens/{digest}")
-    assert report.status_code == 200 and "\n4," in report.get_data(as_text=True)
+    assert report.status_code == 200
+    assert [c.value for c in load_workbook(io.BytesIO(report.data)).active[2]][0] == 4
     done = client.post("/imports/run", data={"kind": "citizens", "action": "commit", "file_hash": digest,
                                              "file_name": "r.csv", "directorate": "02"})
     assert done.status_code == 200
