@@ -212,7 +212,10 @@ def fmt(v, unit="ms"):
 
 
 def ratio(a, b):
-    return f"{b / a:,.1f}× faster" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else "—"
+    """How Sijill (a) compares with vanilla FAB (b), both in ms."""
+    if not (isinstance(a, (int, float)) and isinstance(b, (int, float)) and a and b):
+        return "—"
+    return f"{b / a:,.1f}× faster" if b >= a else f"{a / b:,.1f}× slower"
 
 
 def verdicts(m):
