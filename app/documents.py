@@ -18,7 +18,6 @@ maps those into the Amiri font folder and refuses everything else, and the
 resource policy confines reads to that folder with no network at all. The
 QR code is an inline ``data:`` URI, so a document fetches nothing.
 """
-import datetime
 import functools
 import io
 import threading
@@ -35,7 +34,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from . import verify, watermark
-from .models import CRAFT, DRAFT, EXPIRED, ISSUED, REJECTED, REVOKED, SKILL, SUBMITTED, Certificate, Permit, \
+from .models import CRAFT, DRAFT, EXPIRED, ISSUED, REJECTED, REVOKED, SUBMITTED, Certificate, Permit, \
     SkillTest
 
 FONT_DIR = Path(fontpkg.path("Amiri")).resolve().parent
@@ -282,7 +281,3 @@ def filename(obj):
     doc = document_of(obj)
     stem = doc.serial or f"{kind_of(doc)}-{doc.id}-preview"
     return f"{stem}.pdf"
-
-
-def today():
-    return datetime.date.today()
