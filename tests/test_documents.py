@@ -287,3 +287,16 @@ def test_skill_test_and_permit_screens_print_their_documents(ctx, as_user):
     assert "/print/" not in clerk.get(f"/skilltestview/show/{untested.id}").get_data(as_text=True)
     r = clerk.get(f"/skilltestview/print/{untested.id}", follow_redirects=True)
     assert "لا توجد شهادة لهذا الاختبار بعد" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", [
+    "عبد الرحمن محمد عبد العزيز عبد الحميد مصطفى إبراهيم الشرقاوي",
+    " ".join(["عبد الرحمن محمد عبد العزيز"] * 7),  # 195 letters: only a shortened text fits
+])
+def test_long_names_and_titles_keep_the_card_on_its_two_sides(ctx, name):
+    c = f.citizen(full_name=name)
+    f.issue(f.skill_test(c, occ="7119"))
+    card = f.issue(f.craft_card(c, occ="7119", skill_level=f.level(5)))
+    pdf = documents.render(card)
+    assert pdftools.page_sizes_mm(pdf) == [CARD_MM, CARD_MM]
+    assert card.serial in pdftools.text(pdf) and len(pdftools.qr_codes(pdf)) == 1
