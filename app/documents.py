@@ -18,9 +18,9 @@ maps those into the Amiri font folder and refuses everything else, and the
 resource policy confines reads to that folder with no network at all. The
 QR code is an inline ``data:`` URI, so a document fetches nothing.
 """
-import datetime
 import functools
 import io
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +35,10 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from . import verify, watermark
-from .models import CRAFT, DRAFT, EXPIRED, ISSUED, REJECTED, REVOKED, SKILL, SUBMITTED, Certificate, Permit, \
+from .models import CRAFT, DRAFT, EXPIRED, ISSUED, REJECTED, REVOKED, SUBMITTED, Certificate, Permit, \
     SkillTest
 
+log = logging.getLogger(__name__)
 FONT_DIR = Path(fontpkg.path("Amiri")).resolve().parent
 FONT_FILES = {"Amiri-Regular.ttf", "Amiri-Bold.ttf"}
 # No network, local reads only inside the font folder, and the server limits
@@ -50,6 +51,8 @@ CARD = (85.6 * MM, 54 * MM)  # ID-1
 CARDS_ACROSS, CARDS_DOWN = 2, 5  # ten cards per A4 sheet
 
 DOCUMENT_LOCALE = "ar"
+FIT_LEVELS = 2  # tighter layouts tried before the long texts are shortened
+SHORT_TEXT = 60
 PREVIEW_STATUSES = {DRAFT, SUBMITTED, REJECTED}
 TEMPLATES = {"registration": "registration.html", "skill": "skill.html", CRAFT: "craft_card.html",
              "permit": "permit.html"}
@@ -206,10 +209,33 @@ def render(obj, preview=None):
     # An official document is in Arabic whatever language the clerk's screen uses.
     with force_locale(DOCUMENT_LOCALE):
         context = context_for(doc, preview)
-        html = render_template(f"documents/{TEMPLATES[context['kind']]}", **context)
+        template = f"documents/{TEMPLATES[context['kind']]}"
         title = str(context["title"]) + (f" — {watermark.TEXT}" if preview else f" {doc.serial}")
-    pdf = _html_to_pdf(html, title)
+        pages = 2 if context["kind"] == CRAFT else 1
+        # A very long name or title can push a line onto another page (on a
+        # card, the back would then be the overflow): render again tighter,
+        # and as a last resort with the longest texts shortened.
+        for fit in range(FIT_LEVELS + 1):
+            if fit == FIT_LEVELS:
+                context = _shortened(context)
+            pdf = _html_to_pdf(render_template(template, fit=fit, **context), title)
+            if len(PdfReader(io.BytesIO(pdf)).pages) == pages:
+                break
+        else:
+            log.warning("%s %s does not fit its page even shortened", context["kind"], doc.id)
     return watermark.stamp(pdf) if preview else pdf
+
+
+def _shortened(context):
+    context = dict(context)
+    for key in ("occupation", "establishment"):
+        if len(context.get(key) or "") > SHORT_TEXT:
+            context[key] = context[key][:SHORT_TEXT].rsplit(" ", 1)[0] + " …"
+    holder = context["holder"]
+    if len(holder.name) > SHORT_TEXT:
+        context["holder"] = Holder(holder.name[:SHORT_TEXT].rsplit(" ", 1)[0] + " …", holder.id_label,
+                                   holder.id_value, holder.nationality)
+    return context
 
 
 def render_batch(objs):
@@ -282,7 +308,3 @@ def filename(obj):
     doc = document_of(obj)
     stem = doc.serial or f"{kind_of(doc)}-{doc.id}-preview"
     return f"{stem}.pdf"
-
-
-def today():
-    return datetime.date.today()

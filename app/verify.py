@@ -20,7 +20,7 @@ import threading
 import time
 
 from flask import Blueprint, current_app, render_template, request
-from flask_babel import lazy_gettext as _
+from flask_babel import force_locale, lazy_gettext as _
 
 from .extensions import db
 from .models import EXPIRED, NOT_FOUND, REVOKED, VALID, document_status, normalize_serial
@@ -92,8 +92,7 @@ limiter = RateLimiter()
 def _rate_limit():
     limit = int(current_app.config.get("VERIFY_RATE_LIMIT_PER_MINUTE", 30))
     if limit > 0 and not limiter.allow(request.remote_addr or "-", limit):
-        return render_template("verify/page.html", state="rate_limited", **_page_text()), 429, \
-            {"Retry-After": "60"}
+        return _page("rate_limited", 429, {"Retry-After": "60"})
 
 
 # --- what the public may see ------------------------------------------------------
@@ -131,8 +130,13 @@ STATE_EXPLANATIONS = {
 }
 
 
-def _page_text():
-    return {"labels": STATE_LABELS, "explanations": STATE_EXPLANATIONS}
+def _page(state, status=200, headers=None, **context):
+    """The page, always in Arabic (and right to left), whatever language a
+    staff member's browser last chose for the back office."""
+    with force_locale("ar"):
+        html = render_template("verify/page.html", state=state, labels=STATE_LABELS,
+                               explanations=STATE_EXPLANATIONS, **context)
+    return html, status, headers or {}
 
 
 def public_facts(doc):
@@ -170,13 +174,11 @@ def form():
     """The form (GET, so no CSRF token is needed); ?serial=… looks it up."""
     typed = request.args.get("serial")
     if typed is None:
-        return render_template("verify/page.html", state=None, typed="", **_page_text())
+        return _page(None, typed="")
     if normalize_serial(typed) is None:
-        return render_template("verify/page.html", state="bad_serial", typed=typed[:40],
-                               **_page_text()), 400
+        return _page("bad_serial", 400, typed=typed[:40])
     state, facts = lookup(typed)
-    return render_template("verify/page.html", state=state, facts=facts, typed=typed[:40],
-                           **_page_text()), 200 if state != NOT_FOUND else 404
+    return _page(state, 404 if state == NOT_FOUND else 200, facts=facts, typed=typed[:40])
 
 
 @blueprint.route("/<path:serial>", methods=["GET"])
@@ -184,9 +186,7 @@ def check(serial):
     """The QR link. Without ?sig= it is a typed serial like the form's."""
     sig = request.args.get("sig")
     state, facts = lookup(serial, sig)
-    status = {NOT_FOUND: 404, TAMPERED: 400}.get(state, 200)
-    return render_template("verify/page.html", state=state, facts=facts, typed=serial[:40],
-                           signed=sig is not None, **_page_text()), status
+    return _page(state, {NOT_FOUND: 404, TAMPERED: 400}.get(state, 200), facts=facts, typed=serial[:40])
 
 
 def install(app, csrf):

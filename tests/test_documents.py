@@ -269,3 +269,34 @@ def test_markup_in_a_name_is_printed_as_text_not_obeyed(ctx):
     permit = f.issue(f.permit(f.establishment(), worker_name='John <img src="/etc/passwd"> Smith'))
     text = pdftools.text(documents.render(permit))
     assert '<img src="/etc/passwd">' in text
+
+
+def test_skill_test_and_permit_screens_print_their_documents(ctx, as_user):
+    test = f.issue(f.skill_test(f.citizen()))
+    permit = f.issue(f.permit(f.establishment()))
+    clerk = as_user("cairo_clerk")
+    assert f"/skilltestview/print/{test.id}" in clerk.get(f"/skilltestview/show/{test.id}").get_data(as_text=True)
+    r = clerk.get(f"/skilltestview/print/{test.id}")
+    assert r.mimetype == "application/pdf" and test.certificate.serial in pdftools.text(r.data)
+    r = clerk.get(f"/permitview/print/{permit.id}")
+    assert r.mimetype == "application/pdf" and permit.passport_number in pdftools.text(r.data)
+    db.session.expire_all()
+    assert [row.action for row in _prints(test.certificate)] == ["print"]
+    assert [row.action for row in _prints(permit)] == ["print"]
+    untested = f.skill_test(f.citizen())  # no certificate yet: no print button, a message if asked
+    assert "/print/" not in clerk.get(f"/skilltestview/show/{untested.id}").get_data(as_text=True)
+    r = clerk.get(f"/skilltestview/print/{untested.id}", follow_redirects=True)
+    assert "لا توجد شهادة لهذا الاختبار بعد" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name", [
+    "عبد الرحمن محمد عبد العزيز عبد الحميد مصطفى إبراهيم الشرقاوي",
+    " ".join(["عبد الرحمن محمد عبد العزيز"] * 7),  # 195 letters: only a shortened text fits
+])
+def test_long_names_and_titles_keep_the_card_on_its_two_sides(ctx, name):
+    c = f.citizen(full_name=name)
+    f.issue(f.skill_test(c, occ="7119"))
+    card = f.issue(f.craft_card(c, occ="7119", skill_level=f.level(5)))
+    pdf = documents.render(card)
+    assert pdftools.page_sizes_mm(pdf) == [CARD_MM, CARD_MM]
+    assert card.serial in pdftools.text(pdf) and len(pdftools.qr_codes(pdf)) == 1

@@ -156,3 +156,9 @@ def test_rate_limiter_window_slides():
 ])
 def test_masked_name(name, masked):
     assert verify.masked_name(name) == masked
+
+
+def test_page_is_arabic_even_for_a_browser_that_chose_english(public):
+    public.set_cookie("sijill_locale", "en")
+    html = public.get("/verify/?_l_=en").get_data(as_text=True)
+    assert "التحقق من المستندات" in html and "Document verification" not in html
