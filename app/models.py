@@ -231,6 +231,7 @@ class Occupation(Model):
     national occupations (level 5) that hang under a unit group."""
 
     __tablename__ = "occupation"
+    __normalized__ = {"title_ar": "title_normalized"}  # searched through the twin (app.filters)
     __export_label__ = "title_ar"
     id = Column(Integer, primary_key=True)
     code = Column(String(12), unique=True, nullable=False, info=label(_("Code")))
@@ -309,6 +310,7 @@ class SijillUser(User):
 class Citizen(Tracked, SoftDeleted, Scoped, Model):
     __tablename__ = "citizen"
     __export_label__ = "full_name"
+    __normalized__ = {"full_name": "name_normalized"}  # searched through the twin (app.filters)
     id = Column(Integer, primary_key=True)
     national_id = Column(String(14), unique=True, nullable=False, info=label(_("National ID")))
     full_name = Column(String(200), nullable=False, info=label(_("Full name (Arabic)")))

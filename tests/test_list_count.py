@@ -66,3 +66,15 @@ def test_directorate_filter_only_where_there_is_a_choice(app, as_user, ctx):
     # A link that already filters by directorate still shows that filter.
     linked = as_user("cairo_manager").get("/citizenview/list/?_flt_0_directorate=1").get_data(as_text=True)
     assert "directorate" in filter_menu(linked)
+
+
+def test_name_search_ignores_spelling_variants(app, as_user, ctx):
+    c = f.citizen("01", full_name="أحمد مصطفى عبد الحميد زكريا")
+    other = f.citizen("01", full_name="كريم مصطفى عبد الحميد زكريا")
+    client = as_user("cairo_manager")
+    starts = client.get("/citizenview/list/?_flt_0_full_name=احمد مصطفي عبد الحميد").get_data(as_text=True)
+    assert c.national_id in starts and other.national_id not in starts
+    contains = client.get("/citizenview/list/?_flt_2_full_name=عبد الحميد زكريا").get_data(as_text=True)
+    assert c.national_id in contains and other.national_id in contains
+    literal = client.get("/citizenview/list/?_flt_0_full_name=%25").get_data(as_text=True)
+    assert c.national_id not in literal  # a typed % is a character, not a wildcard
