@@ -38,6 +38,9 @@ def create_app(config_object="config", **overrides):
                 csrf.exempt(api_view.blueprint)
         from .web import install as install_web
         install_web(app)
+        from . import api_errors, api_limits
+        api_errors.install(app)  # one JSON error shape under /api/v1
+        api_limits.install(app)  # per-client rate limit
         from .cli import sijill
         app.cli.add_command(sijill)
         from . import production

@@ -38,7 +38,9 @@ class IsolatedClient(FlaskClient):
 
 @pytest.fixture(scope="session")
 def app():
-    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD)
+    # API_RATE_LIMIT_PER_MINUTE=0: the matrix makes hundreds of calls a minute;
+    # tests/test_api.py turns the limit on where it tests it.
+    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD, API_RATE_LIMIT_PER_MINUTE=0)
     app.test_client_class = IsolatedClient
     with app.app_context():
         from app import seed
