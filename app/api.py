@@ -18,7 +18,7 @@ from .crud import SijillInterface
 from .extensions import appbuilder, db
 from .models import Certificate, Citizen, Directorate, Establishment, Occupation, Permit, RuleViolation, \
     SkillLevel, SkillTest
-from .scope import ScopeViolation
+from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS, api_resource
 from .web import record_denial
 
@@ -63,6 +63,14 @@ class SijillModelApi(ModelRestApi):
             info["description"] = ""
         return info
 
+    def _init_model_schemas(self):
+        super()._init_model_schemas()
+        # The scope sets a directorate user's directorate; FAB's schema would
+        # demand the field from everyone (checked for ministry users above).
+        field = self.add_model_schema.fields.get("directorate") if self.add_model_schema else None
+        if field is not None:
+            field.required = False
+
     # Denials answered by FAB's API (no permission, row not in scope) are
     # recorded like the web's (app.web).
     def response_403(self, **kwargs):
@@ -86,6 +94,10 @@ class SijillModelApi(ModelRestApi):
             return error("malformed_json")
         if not isinstance(data, dict):
             return error("validation_error", {"fields": {"_schema": ["A JSON object is expected."]}})
+        if "directorate" in columns and not data.get("directorate") and not current_scope().restricted:
+            # a directorate user's row lands in its directorate (app.scope);
+            # a ministry user names the directorate
+            return error("validation_error", {"fields": {"directorate": ["Missing data for required field."]}})
         relations = {rel.key for rel in inspect(self.datamodel.obj).relationships}
         wrong = {name: ["A row id (integer) is expected."] for name in columns
                  if name in relations and name in data and data[name] is not None

@@ -80,14 +80,17 @@ def _is_ours(data):
 def _code_for(status, data):
     message = data.get("message") if isinstance(data, dict) else None
     if isinstance(data, dict) and "msg" in data:
-        return "invalid_token", 401  # flask-jwt-extended: no, bad or expired token
+        # flask-jwt-extended: no token at all, or a bad or expired one
+        if not request.headers.get("Authorization"):
+            return "unauthorized", 401
+        return "invalid_token", 401
+    if status == 401 and request.path.endswith("/security/login"):
+        return "invalid_credentials", 401
     if status == 400 and isinstance(message, str):
         if "not JSON" in message or "JSON" in message and "not" in message:
             return "unsupported_media_type", 400
         if "Invalid login" in message or "username" in message.lower():
             return "bad_request", 400
-    if status == 401 and isinstance(message, str) and "login" in message.lower():
-        return "invalid_credentials", 401
     if status >= 500:
         return "internal_error", 500
     return _BY_STATUS.get(status, "bad_request" if status < 500 else "internal_error"), status
@@ -120,7 +123,21 @@ def normalize(response):
     return answer
 
 
+def _check_rison():
+    """FAB parses ``?q=`` (Rison) with prison, whose parser recurses for ever
+    on an unclosed "(((" and FAB answers that 500: refuse it as 400 first."""
+    if not is_api_request() or "q" not in request.args:
+        return None
+    import prison
+    try:
+        prison.loads(request.args["q"])
+    except Exception:  # noqa: BLE001 — RecursionError, ParserException, ValueError…
+        return error("bad_request", {"parameter": "q", "reason": "not valid Rison"})
+    return None
+
+
 def install(app):
+    app.before_request(_check_rison)
     app.after_request(normalize)
 
     # Flask picks the most specific handler: app.web's NotFound/Forbidden

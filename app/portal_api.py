@@ -381,8 +381,6 @@ class ApplicationApi(PortalBaseApi):
         query = select(model).where(model.id == int(number))
         if cert_kind:
             query = query.where(model.kind == cert_kind)
-        if kind == "permit_renewal":
-            query = query.where(model.kind == "renewal")
         if not appbuilder.sm.has_access("can_read", api_resource(model.__name__)):
             # the portal: its own applications only
             query = query.where(model.created_by_id == g.user.id)
