@@ -9,7 +9,7 @@ The portal's own operations (lookup, applications, verification) are in
 from flask import request
 from flask_appbuilder import ModelRestApi
 from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import api_spec, portal_api
@@ -37,17 +37,22 @@ class SijillModelApi(ModelRestApi):
     method_permission_name = METHOD_VERBS
     page_size = 25
 
-    def _guarded(self, call, *args):
+    def _guarded(self, call, *args, **kwargs):
         # (FAB's ``response(code, **kwargs)`` takes the status as ``code``: the
         # error body is built by api_errors.error, never through it.)
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         except RuleViolation as exc:
             db.session.rollback()
             return error("rule_violation", rule_details(exc))
         except StaleDataError:
             db.session.rollback()
             return error("stale_record")
+        except DataError:
+            # PostgreSQL refused a value (a number out of its range, text for a
+            # number in a filter): bad input, not a server error
+            db.session.rollback()
+            return error("validation_error", {"reason": "a value is out of range or of the wrong type"})
         except IntegrityError:
             db.session.rollback()
             return error("conflict")
@@ -107,7 +112,10 @@ class SijillModelApi(ModelRestApi):
     # An id out of the database's integer range is a row that cannot exist:
     # 404, never the driver's overflow error (a 500).
     def get_headless(self, pk, **kwargs):
-        return super().get_headless(pk, **kwargs) if valid_pk(pk) else self.response_404()
+        return self._guarded(super().get_headless, pk, **kwargs) if valid_pk(pk) else self.response_404()
+
+    def get_list_headless(self, **kwargs):
+        return self._guarded(super().get_list_headless, **kwargs)
 
     def post_headless(self):
         return self._refused_body(self.add_columns) or self._guarded(super().post_headless)

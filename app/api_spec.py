@@ -34,7 +34,33 @@ ALWAYS = ("400", "401", "403", "404", "405", "413", "422", "429", "500")
 WRITES = ("post", "put", "delete", "patch")
 
 
+def _naive_datetimes(node):
+    """Timestamps are UTC without an offset ("2026-12-04T21:15:52"): JSON
+    Schema's "date-time" demands an offset, so the format is described in
+    words instead of claimed."""
+    if isinstance(node, dict):
+        if node.get("format") == "date-time":
+            node.pop("format")
+            node.setdefault("description", "UTC timestamp, ISO 8601 without offset")
+        for value in node.values():
+            _naive_datetimes(value)
+    elif isinstance(node, list):
+        for value in node:
+            _naive_datetimes(value)
+
+
+def _nullable_relations(schemas):
+    """A related row that is not set is dumped as null ("skill_level": null);
+    FAB describes it as the nested object only."""
+    for schema in schemas.values():
+        for name, prop in (schema.get("properties") or {}).items():
+            if isinstance(prop, dict) and set(prop) == {"$ref"}:
+                schema["properties"][name] = {"allOf": [prop], "nullable": True}
+
+
 def reshape(spec):
+    _naive_datetimes(spec.get("components", {}).get("schemas", {}))
+    _nullable_relations(spec.get("components", {}).get("schemas", {}))
     components = spec.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     responses = components.setdefault("responses", {})
@@ -55,8 +81,8 @@ def reshape(spec):
                     if isinstance(answer, dict) else {}
                 props = schema.get("properties", {}) if isinstance(schema, dict) else {}
                 # every primary key here is an integer; FAB writes "string"
-                if props.get("id") == {"type": "string"}:
-                    props["id"] = {"type": "integer"}
+                if isinstance(props.get("id"), dict) and props["id"].get("type") == "string":
+                    props["id"]["type"] = "integer"
                 if props.get("ids", {}).get("items") == {"type": "string"}:
                     props["ids"]["items"] = {"type": "integer"}
                 # FAB's menu: "-" separators stand among the child entries

@@ -5,6 +5,7 @@ verification by serial, safe retries, rate limits, and one error shape."""
 import datetime
 import os
 import threading
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -270,21 +271,23 @@ def test_verify_by_serial(app, ctx, auth):
 def test_same_idempotency_key_makes_one_application(app, ctx, auth):
     citizen = f.citizen("01")
     body = {"type": "registration", "national_id": citizen.national_id, "occupation": "7411"}
-    first = submit(app, auth("portal"), body, key="portal-req-0001")
-    again = submit(app, auth("portal"), body, key="portal-req-0001")
+    # keys unique per run: a PostgreSQL test database outlives the run
+    key1, key2 = f"portal-{uuid.uuid4()}", f"portal-{uuid.uuid4()}"
+    first = submit(app, auth("portal"), body, key=key1)
+    again = submit(app, auth("portal"), body, key=key1)
     assert first.status_code == again.status_code == 201
     assert first.get_json() == again.get_json()
     assert again.headers.get("Idempotent-Replayed") == "true"
     count = db.session.scalar(select(func.count(Certificate.id)).where(Certificate.citizen_id == citizen.id))
     assert count == 1
-    other = submit(app, auth("portal"), dict(body, occupation="7126"), key="portal-req-0001")
+    other = submit(app, auth("portal"), dict(body, occupation="7126"), key=key1)
     assert_error(other, 422, "idempotency_key_reused")
     # a key is the client's own: another client's same key is another request
-    assert submit(app, auth("cairo_clerk"), body, key="portal-req-0001").status_code == 201
+    assert submit(app, auth("cairo_clerk"), body, key=key1).status_code == 201
     # a refused request stores nothing: the corrected retry under the same key goes through
-    bad = submit(app, auth("portal"), dict(body, occupation="9999"), key="portal-req-0002")
+    bad = submit(app, auth("portal"), dict(body, occupation="9999"), key=key2)
     assert_error(bad, 422, "validation_error")
-    assert submit(app, auth("portal"), body, key="portal-req-0002").status_code == 201
+    assert submit(app, auth("portal"), body, key=key2).status_code == 201
 
 
 @pytest.mark.skipif(not ON_PG, reason="concurrent transactions need PostgreSQL")
@@ -294,12 +297,12 @@ def test_concurrent_duplicates_make_one_application(app, auth):
         citizen_id, nid = citizen.id, citizen.national_id
         headers = auth("portal")
     body = {"type": "registration", "national_id": nid, "occupation": "7411"}
-    start, answers = threading.Barrier(6), []
+    start, answers, key = threading.Barrier(6), [], f"race-{uuid.uuid4()}"
 
     def one():
         client = app.test_client()
         start.wait()
-        r = client.post("/api/v1/application/", json=body, headers={**headers, "Idempotency-Key": "race-7"})
+        r = client.post("/api/v1/application/", json=body, headers={**headers, "Idempotency-Key": key})
         answers.append((r.status_code, r.get_json()))
     threads = [threading.Thread(target=one) for _ in range(6)]
     for t in threads:
@@ -308,7 +311,7 @@ def test_concurrent_duplicates_make_one_application(app, auth):
         t.join()
     with app.app_context():
         count = db.session.scalar(select(func.count(Certificate.id)).where(Certificate.citizen_id == citizen_id))
-        keys = db.session.scalar(select(func.count(IdempotencyKey.id)).where(IdempotencyKey.key == "race-7"))
+        keys = db.session.scalar(select(func.count(IdempotencyKey.id)).where(IdempotencyKey.key == key))
     assert count == 1 and keys == 1
     created = [a for a in answers if a[0] == 201]
     assert created and len({a[1]["reference"] for a in created}) == 1
