@@ -86,11 +86,8 @@ def _code_for(status, data):
         return "invalid_token", 401
     if status == 401 and request.path.endswith("/security/login"):
         return "invalid_credentials", 401
-    if status == 400 and isinstance(message, str):
-        if "not JSON" in message or "JSON" in message and "not" in message:
-            return "unsupported_media_type", 400
-        if "Invalid login" in message or "username" in message.lower():
-            return "bad_request", 400
+    if status == 400 and message in ("Request is not JSON", "Request payload is not JSON"):  # FAB
+        return "unsupported_media_type", 400
     if status >= 500:
         return "internal_error", 500
     return _BY_STATUS.get(status, "bad_request" if status < 500 else "internal_error"), status

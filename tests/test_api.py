@@ -390,3 +390,10 @@ def test_openapi_describes_the_portal_calls_and_swagger_is_for_admins(app, ctx, 
         {"$ref": "#/components/schemas/Error"}
     assert as_user("admin").get("/swagger/v1").status_code == 200
     assert as_user("cairo_manager").get("/swagger/v1").status_code in (302, 403)
+
+
+def test_login_errors_have_the_shape(app, ctx):
+    c = app.test_client()
+    assert_error(c.post("/api/v1/security/login", data="username=portal", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}), 400, "unsupported_media_type")
+    assert_error(c.post("/api/v1/security/login", json={"username": "portal"}), 400, "bad_request")
