@@ -142,8 +142,23 @@ APP_ICON = "/static/img/sijill-logo.svg"
 FAB_SECURITY_MANAGER_CLASS = "app.security.SijillSecurityManager"
 FAB_INDEX_VIEW = "app.home.HomeView"
 FAB_API_SWAGGER_UI = True
+# app/api_spec.py serves /api/v1/_openapi (FAB's spec with Sijill's error
+# shape) and FAB's Swagger UI (/swagger/v1, ministry admins only).
+FAB_ADD_OPENAPI_VIEWS = False
 FAB_ADD_SECURITY_API = False
 FAB_API_MAX_PAGE_SIZE = 100
+# API keys (FAB's ab_api_key: only hashes are stored) for the portal service
+# account: `flask sijill api-key create --user portal`. Sent as
+# "X-API-Key: sjl_…", "Authorization: ApiKey sjl_…" or "Authorization: Bearer sjl_…".
+FAB_API_KEY_ENABLED = True
+FAB_API_KEY_PREFIXES = ["sjl_"]
+# The key is 256 random bits: a slow password hash adds no safety and would
+# cost every request tens of milliseconds. (The lookup hash is keyed by SECRET_KEY.)
+FAB_API_KEY_HASH_METHOD = "pbkdf2:sha256:1000"
+# API_RATE_LIMIT_PER_MINUTE: requests per client (user, API key or address)
+# per fixed minute under /api/v1 before 429 (0: no limit). Counted in the
+# database, so shared by every gunicorn worker (app/api_limits.py).
+API_RATE_LIMIT_PER_MINUTE = _env_int("API_RATE_LIMIT_PER_MINUTE", 120)
 AUTH_TYPE = 1  # AUTH_DB
 AUTH_ROLE_ADMIN = "Admin"
 AUTH_ROLE_PUBLIC = "Public"

@@ -40,6 +40,9 @@ def create_app(config_object="config", **overrides):
         install_web(app)
         from . import verify
         verify.install(app, csrf)  # the public verification page (no login)
+        from . import api_errors, api_limits
+        api_errors.install(app)  # one JSON error shape under /api/v1
+        api_limits.install(app)  # per-client rate limit
         from .cli import sijill
         app.cli.add_command(sijill)
         from . import production

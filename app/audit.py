@@ -26,7 +26,7 @@ from .models import AuditLog, Model, Scoped
 # Columns that change on every write and tell a reader nothing.
 _NOISE = {"changed_at", "version", "name_normalized", "title_normalized", "created_at",
           "last_login", "login_count", "fail_login_count", "changed_on"}
-_NOT_AUDITED = {"audit_log", "serial_counter", "job_lease", "job_run", "ab_permission_view",
+_NOT_AUDITED = {"audit_log", "serial_counter", "idempotency_key", "api_rate_window", "job_lease", "job_run", "ab_permission_view",
                 "ab_permission_view_role", "ab_view_menu", "ab_permission"}
 _SECRET = {"password"}
 

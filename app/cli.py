@@ -192,3 +192,54 @@ class _Progress:
 
     def done(self):
         click.echo("", err=True)
+
+
+@sijill.group("api-key")
+def api_key():
+    """API keys of service accounts (the national portal). Only a hash is stored."""
+
+
+@api_key.command("create")
+@click.option("--user", "username", required=True, help="The account the key acts as (e.g. portal).")
+@click.option("--name", default=None, help="What the key is for (default: <user>-<date>).")
+@with_appcontext
+def api_key_create(username, name):
+    """Create a key and print it once: it cannot be shown again."""
+    import datetime
+    from .extensions import appbuilder
+    sm = appbuilder.sm
+    user = sm.find_user(username=username)
+    if user is None:
+        raise click.BadParameter(f"no user {username}")
+    info = sm.create_api_key(user, name or f"{username}-{datetime.date.today().isoformat()}")
+    if info is None:
+        raise click.ClickException("the key could not be created")
+    click.echo(f"uuid: {info['uuid']}")
+    click.echo(f"key:  {info['key']}")
+    click.echo("Store the key now: only its hash is kept. Revoke with: flask sijill api-key revoke <uuid>")
+
+
+@api_key.command("list")
+@click.option("--user", "username", required=True)
+@with_appcontext
+def api_key_list(username):
+    """The keys of an account (never the keys themselves)."""
+    from .extensions import appbuilder
+    sm = appbuilder.sm
+    user = sm.find_user(username=username)
+    if user is None:
+        raise click.BadParameter(f"no user {username}")
+    for key in sm.find_api_keys_for_user(user.id):
+        state = "revoked" if key.revoked_on else ("active" if key.is_active else "inactive")
+        click.echo(f"{key.uuid}  {key.name}  {state}  last used: {key.last_used_on or '-'}")
+
+
+@api_key.command("revoke")
+@click.argument("uuid")
+@with_appcontext
+def api_key_revoke(uuid):
+    """Revoke a key: the next request with it gets 401."""
+    from .extensions import appbuilder
+    if not appbuilder.sm.revoke_api_key(uuid):
+        raise click.ClickException(f"no API key {uuid}")
+    click.echo(f"revoked {uuid}")

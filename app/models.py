@@ -30,6 +30,8 @@ class RuleViolation(ValueError):
 
     def __init__(self, errors):
         self.errors = {k: str(v) for k, v in errors.items()}
+        # the untranslated messages, for answers given in both languages (the REST API)
+        self.messages = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
 
 
@@ -141,6 +143,9 @@ class Workflow:
     reason = Column(String(1000), nullable=True, info=label(_("Reason")))
     submitted_at = Column(DateTime, nullable=True, info=label(_("Submitted at")))
     decided_at = Column(DateTime, nullable=True, info=label(_("Decided at")))
+    # "web" (a clerk at the counter) or "portal" (the national portal, app.portal_api)
+    channel = Column(String(8), nullable=False, default="web", server_default="web",
+                     info=label(_("Channel")))
 
     @declared_attr
     def submitted_by_id(cls):
@@ -647,7 +652,10 @@ class SkillTest(Tracked, SoftDeleted, Scoped, Workflow, Model):
                 errors[name] = _("A score is between 0 and 100.")
         if self.fee_exempt and not clean_text(self.exemption_reason):
             errors["exemption_reason"] = _("Record the reason of the fee exemption.")
-        if self.status in (SUBMITTED, ISSUED) and (self.theory_score is None or self.practical_score is None):
+        # A booking made on the portal is submitted before the test is held: its
+        # scores are entered later, and approval still needs them.
+        scores_due = self.status == ISSUED or (self.status == SUBMITTED and self.channel != "portal")
+        if scores_due and (self.theory_score is None or self.practical_score is None):
             errors["theory_score"] = _("Enter both scores before submitting the result.")
         if errors:
             raise RuleViolation(errors)
@@ -888,4 +896,4 @@ WORKFLOW_MODELS = (Certificate, SkillTest, Permit)
 
 # The statistics and scheduled-job tables live beside their code; imported
 # here so that Model.metadata (migrations, the scope) always knows them.
-from . import jobs, stats  # noqa: E402,F401
+from . import api_store, jobs, stats  # noqa: E402,F401

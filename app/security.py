@@ -45,13 +45,17 @@ METHOD_VERBS = {
     # The workflow endpoint needs read, then checks the step's own verb
     # (can_submit, can_approve…) inside.
     "step": "read",
+    # The portal's operations (app/portal_api.py): citizen lookup by national
+    # ID (its own verb: the portal looks citizens up but never lists them),
+    # applications (submit = write, status = read) and verification.
+    "lookup": "lookup", "submit_application": "write", "application_status": "read", "verify": "read",
     # Statistics dashboard (app/dashboard.py): managers approve their month;
     # compiling (and re-running a job) is a ministry admin's write.
     "dashboard": "read", "approve_month": "approve", "compile_month": "write", "rerun_job": "write",
 }
 
 ALL_VERBS = {"read", "write", "delete", "submit", "approve", "reject", "revoke", "print", "export",
-             "restore"}
+             "restore", "lookup"}
 CASEWORK = ("Citizen", "Establishment", "Certificate", "SkillTest", "Permit")
 REFERENCE = ("Directorate", "Occupation", "SkillLevel")
 OVERSIGHT = ("AuditLog", "Statistics", "Expiring")
@@ -65,6 +69,9 @@ ROLE_CONFIGS = {
         (CASEWORK, {"read", "write", "submit", "approve", "reject", "revoke", "print", "export"},
          ("web", "api")),
         (REFERENCE, {"read"}, ("web", "api")),
+        (("Citizen",), {"lookup"}, ("api",)),
+        (("Application",), {"read", "write"}, ("api",)),
+        (("Verification",), {"read"}, ("api",)),
         (("Statistics", "Expiring"), {"read", "export", "approve"}, ("web",)),
         (("DirectorateUser",), {"read", "write"}, ("web",)),
         (("Import",), {"write"}, ("web",)),  # into its own directorate (the session's scope)
@@ -72,16 +79,26 @@ ROLE_CONFIGS = {
     CLERK: [
         (CASEWORK, {"read", "write", "submit", "print"}, ("web", "api")),
         (REFERENCE, {"read"}, ("web", "api")),
+        (("Citizen",), {"lookup"}, ("api",)),
+        (("Application",), {"read", "write"}, ("api",)),
+        (("Verification",), {"read"}, ("api",)),
         (("Expiring",), {"read"}, ("web",)),
     ],
     AUDITOR: [
         (CASEWORK + REFERENCE + OVERSIGHT, {"read", "export"}, ("web", "api")),
+        (("Citizen",), {"lookup"}, ("api",)),
+        (("Application", "Verification"), {"read"}, ("api",)),
     ],
+    # The national portal: exactly its calls, through the API only. It looks a
+    # citizen up (a masked name, never the record), submits applications and
+    # reads their status (its own only: app/portal_api.py), verifies
+    # documents, and reads the reference lists its forms offer. It cannot
+    # list or change citizens, documents or permits.
     PORTAL: [
-        (("Citizen",), {"read"}, ("api",)),
-        (("Certificate", "SkillTest", "Permit"), {"read", "write", "submit"}, ("api",)),
+        (("Citizen",), {"lookup"}, ("api",)),
+        (("Application",), {"read", "write"}, ("api",)),
+        (("Verification",), {"read"}, ("api",)),
         (("Occupation", "Directorate", "SkillLevel"), {"read"}, ("api",)),
-        (("Application", "Verification"), {"read", "write"}, ("api",)),
     ],
 }
 # Roles a directorate manager may hand out (never one above its own).
@@ -183,6 +200,13 @@ def _has_request():
 
 class SijillSecurityManager(SecurityManager):
     user_model = SijillUser
+
+    @staticmethod
+    def extract_api_key_from_request():
+        """FAB reads a key only from "Authorization: Bearer"; the portal may also
+        send "X-API-Key" or "Authorization: ApiKey" (app.api_limits)."""
+        from .api_limits import api_key_of_request
+        return api_key_of_request()
     userdbmodelview = SijillUserDBModelView
     authdbview = SijillAuthDBView
     # FAB's "User's Statistics" chart loads Google's charts from the internet;

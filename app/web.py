@@ -79,9 +79,8 @@ def install(app):
 
 def _error_page(status):
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
-        messages = {404: ("غير موجود", "Not found"), 403: ("غير مسموح", "Forbidden")}[status]
-        return jsonify(code="not_found" if status == 404 else "forbidden",
-                       message={"ar": messages[0], "en": messages[1]}), status
+        from .api_errors import error
+        return error("not_found" if status == 404 else "forbidden")
     from .extensions import appbuilder
     return render_template("sijill/error.html", status=status, appbuilder=appbuilder,
                            base_template=appbuilder.base_template), status
