@@ -4,7 +4,8 @@ Small files are committed synchronously in one transaction (all or nothing);
 large registers go through `flask sijill import` (batches, checkpoint,
 progress bar). The uploaded file waits between the dry run and the commit in
 the instance folder under its SHA-256, so the commit writes exactly the file
-that was checked.
+that was checked. It is kept under instance/, which is never served: no
+route reads it back except as the rows of a report (a CSV attachment).
 """
 import csv
 import io
@@ -84,6 +85,11 @@ class ImportView(BaseView):
             if not data:
                 flash(_("Choose a file to import."), "danger")
                 return self._page()
+            try:
+                imports.check_upload(data, name)
+            except imports.ImportError_ as exc:
+                flash(str(exc), "danger")
+                return self._page(), 400
             digest = _store(data)
         try:
             report = imports.run(db.session, kind, data, name, target, user=g.user, commit=commit, batch_size=0)

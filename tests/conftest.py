@@ -36,9 +36,19 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+def _rate_key():
+    """The login rate limit counts per client address; every test request
+    comes from 127.0.0.1, so there each request is its own client. Tests of
+    the limit itself send from another address (tests/test_security.py)."""
+    from flask import request
+    address = request.remote_addr or ""
+    return os.urandom(8).hex() if address == "127.0.0.1" else address
+
+
 @pytest.fixture(scope="session")
 def app():
-    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD)
+    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD,
+                     RATELIMIT_KEY_FUNC=_rate_key)
     app.test_client_class = IsolatedClient
     with app.app_context():
         from app import seed

@@ -1,0 +1,136 @@
+"""HTTP-level hardening: security headers and CSP, the session's idle
+timeout, the reverse proxy, and the error pages of refused requests.
+
+One ``after_request`` hook sets every security header, so no screen can
+forget one. The Content-Security-Policy allows only the app's own scripts
+and styles: FAB's templates carry small inline scripts, each marked with
+``nonce="{{ baselib.get_nonce() }}"``; FAB's macro calls ``csp_nonce()``
+when the Jinja environment has it, so defining it here is enough to let
+exactly those scripts run and nothing injected into a page.
+"""
+import secrets
+
+from flask import current_app, g, request, session
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge, TooManyRequests
+
+
+def csp_nonce():
+    """One random nonce per response (FAB's templates ask it once per script)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def content_security_policy(nonce):
+    # style-src-attr 'unsafe-inline': FAB's templates and its jQuery plugins
+    # (select2, the date picker, Bootstrap's modals) position and hide
+    # elements with style="" attributes. An inline style cannot run script;
+    # <style> elements and style sheets stay limited to the app's own files.
+    return "; ".join([
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{nonce}'",
+        "style-src 'self'",
+        "style-src-attr 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    # HSTS only over HTTPS: over plain HTTP the header is meaningless, and on
+    # a test or intranet host without TLS it would lock browsers out. Behind a
+    # proxy, request.is_secure reflects X-Forwarded-Proto (PROXY_COUNT).
+    if request.is_secure:
+        days = current_app.config.get("HSTS_DAYS", 365)
+        headers["Strict-Transport-Security"] = f"max-age={days * 86400}; includeSubDomains"
+    return response
+
+
+def _idle_timeout():
+    """A permanent session whose cookie (and its signed timestamp, which Flask
+    checks against PERMANENT_SESSION_LIFETIME on every load) is renewed by
+    every request: the session ends after that long without a request."""
+    session.permanent = True
+
+
+def _refusal(exc, title, message):
+    """An Arabic page saying what was refused and that nothing changed. The
+    REST API keeps its own error bodies (werkzeug's, or FAB's JSON)."""
+    from flask import render_template
+    if request.path.startswith("/api/"):
+        return exc
+    status = exc.code
+    from .extensions import appbuilder
+    return render_template("sijill/refused.html", status=status, title=title, message=message,
+                           appbuilder=appbuilder, base_template=appbuilder.base_template), status
+
+
+# Endpoints FAB accepts by GET although they change data: deleting a record
+# and running an action on one. FAB refuses the GET only while CSRF is on; a
+# state change must never be a link, so they are made POST-only for every
+# ModelView, FAB's own security screens (users, roles) included. FAB's
+# buttons for them already post a form.
+MUTATING_ENDPOINTS = ("delete", "action")
+
+
+def _post_only_mutations(app):
+    for rule in app.url_map.iter_rules():
+        if (rule.endpoint.rsplit(".", 1)[-1] in MUTATING_ENDPOINTS and rule.methods
+                and "POST" in rule.methods and "Api" not in rule.endpoint):
+            rule.methods.difference_update({"GET", "HEAD"})
+
+
+def install(app):
+    """Called once every view is registered (app.web.install)."""
+    _post_only_mutations(app)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.before_request(_idle_timeout)
+    app.after_request(_security_headers)
+
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies:
+        # Trust exactly PROXY_COUNT proxies' X-Forwarded-For/-Proto/-Host: the
+        # login rate limit then counts the client's address, not the proxy's,
+        # and HSTS and secure cookies see the original scheme.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        return _refusal(exc, _("The form has expired"),
+                        _("The form was not accepted: its security token is missing or expired. "
+                          "Open the page again and repeat the action; nothing was saved."))
+
+    @app.errorhandler(MethodNotAllowed)
+    def _method(exc):
+        response = _refusal(exc, _("Not allowed this way"),
+                            _("This action is only accepted from the button on its page; nothing was changed."))
+        if exc.valid_methods and isinstance(response, tuple):
+            response = current_app.make_response(response)
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc):
+        limit = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return _refusal(exc, _("The file is too large"),
+                        _("The upload is larger than the limit of %(mb)s MB; nothing was saved.", mb=limit))
+
+    @app.errorhandler(TooManyRequests)
+    def _too_many(exc):
+        return _refusal(exc, _("Too many attempts"),
+                        _("Too many login attempts from this address. Wait a minute and try again."))
