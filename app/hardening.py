@@ -8,12 +8,13 @@ and styles: FAB's templates carry small inline scripts, each marked with
 when the Jinja environment has it, so defining it here is enough to let
 exactly those scripts run and nothing injected into a page.
 """
+import re
 import secrets
 
 from flask import current_app, g, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge, TooManyRequests
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, RequestEntityTooLarge, TooManyRequests
 
 
 def csp_nonce():
@@ -67,6 +68,23 @@ def _idle_timeout():
     session.permanent = True
 
 
+# FAB's lists read page_<View> and psize_<View> with a bare int(): anything
+# else was a 500, and any page size was served (psize=10000000 would read a
+# million citizens into one page). Its own menu offers 25 to 100.
+_PAGING_ARG = re.compile(r"^(page|psize)_\w+$")
+MAX_PAGE_SIZE = 100
+
+
+def _check_paging_args():
+    from flask import abort
+    for key, value in request.args.items(multi=True):
+        if _PAGING_ARG.match(key):
+            if not (value.isascii() and value.isdigit() and len(value) <= 7):
+                abort(400, description="paging")
+            if key.startswith("psize_") and not 0 < int(value) <= MAX_PAGE_SIZE:
+                abort(400, description="paging")
+
+
 def _refusal(exc, title, message):
     """An Arabic page saying what was refused and that nothing changed. The
     REST API keeps its own error bodies (werkzeug's, or FAB's JSON)."""
@@ -99,6 +117,7 @@ def install(app):
     _post_only_mutations(app)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(_idle_timeout)
+    app.before_request(_check_paging_args)
     app.after_request(_security_headers)
 
     proxies = int(app.config.get("PROXY_COUNT") or 0)
@@ -108,6 +127,17 @@ def install(app):
         # and HSTS and secure cookies see the original scheme.
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+
+    @app.errorhandler(BadRequest)
+    def _bad_request(exc):
+        if isinstance(exc, CSRFError):
+            return _csrf(exc)
+        if exc.description == "paging":
+            return _refusal(exc, _("Invalid page"),
+                            _("The page number or page size in the address is not valid (page size at most "
+                              "%(n)s).", n=MAX_PAGE_SIZE))
+        return _refusal(exc, _("Invalid request"),
+                        _("The request could not be understood; nothing was changed."))
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):

@@ -129,6 +129,14 @@ class SijillAuthDBView(AuthDBView):
         return super().logout()
 
 
+def _role_required(form, field):
+    """FAB's validator reads a "groups" field this form does not have (Sijill
+    uses no groups), so any save without a role crashed with a 500."""
+    from wtforms.validators import ValidationError
+    if not field.data:
+        raise ValidationError(str(_("Choose at least one role.")))
+
+
 class SijillUserDBModelView(UserDBModelView):
     """FAB's user admin with the user's directorate (its scope)."""
 
@@ -142,6 +150,7 @@ class SijillUserDBModelView(UserDBModelView):
     # FAB prints the role list as "[Admin]": the role's name is a code.
     formatters_columns = {"roles": lambda roles: "، ".join(str(ROLE_LABELS.get(r.name, r.name)) for r in roles)}
     base_order = ("username", "asc")
+    validators_columns = {"roles": [_role_required]}
 
     @action("unlock", _("Unlock"), _("Unlock the selected accounts (clear their failed logins)?"),
             "fa-unlock", multiple=True, single=True)

@@ -88,3 +88,10 @@ def as_user(app):
 
 def ids_in(html):
     return set(int(x) for x in re.findall(r'/show/(\d+)', html))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The count of hostile inputs tests/test_bad_input.py tried (issue 11)."""
+    count = getattr(config, "sijill_bad_inputs", None)
+    if count is not None:
+        terminalreporter.write_sep("-", f"bad inputs tried: {count}")
