@@ -90,7 +90,7 @@ def _refusal(exc, title, message):
     REST API keeps its own error bodies (werkzeug's, or FAB's JSON)."""
     from flask import render_template
     if request.path.startswith("/api/"):
-        return exc
+        return exc if hasattr(exc, "get_response") else ({"message": str(message)}, exc.code)
     status = exc.code
     from .extensions import appbuilder
     return render_template("sijill/refused.html", status=status, title=title, message=message,
@@ -138,6 +138,23 @@ def install(app):
                               "%(n)s).", n=MAX_PAGE_SIZE))
         return _refusal(exc, _("Invalid request"),
                         _("The request could not be understood; nothing was changed."))
+
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc):
+        # The database went away under this request (restart, dropped
+        # connection): say so and roll back. pool_pre_ping hands the next
+        # request a fresh connection, so "try again" is true advice.
+        from .extensions import db
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001  (the connection is already gone)
+            db.session.remove()
+        app.logger.warning("database unavailable: %s", exc.__class__.__name__)
+        exc.code = 503
+        return _refusal(exc, _("The database is unavailable"),
+                        _("The database could not be reached; nothing was saved. Try again in a moment."))
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
