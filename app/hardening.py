@@ -85,6 +85,13 @@ def _check_paging_args():
                 abort(400, description="paging")
 
 
+UNAVAILABLE_PAGE = """<!DOCTYPE html>
+<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{title}</title>
+<link href="/static/css/sijill.css" rel="stylesheet"></head>
+<body class="sijill-rtl"><div role="alert"><h2>{title}</h2><p>{message}</p>
+<a href="/">{back}</a></div></body></html>"""
+
+
 def _refusal(exc, title, message):
     """An Arabic page saying what was refused and that nothing changed. The
     REST API keeps its own error bodies (werkzeug's, or FAB's JSON)."""
@@ -139,10 +146,16 @@ def install(app):
         return _refusal(exc, _("Invalid request"),
                         _("The request could not be understood; nothing was changed."))
 
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 
-    @app.errorhandler(OperationalError)
+    # InvalidatePoolError: the pool's pre-ping found the server gone while
+    # checking a connection out (seen in the restart drill, tests/test_drills.py).
+    @app.errorhandler(InvalidatePoolError)
+    @app.errorhandler(DBAPIError)
     def _database_down(exc):
+        if isinstance(exc, DBAPIError) and not (
+                exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))):
+            raise exc  # a real bug: the ordinary 500
         # The database went away under this request (restart, dropped
         # connection): say so and roll back. pool_pre_ping hands the next
         # request a fresh connection, so "try again" is true advice.
@@ -152,9 +165,16 @@ def install(app):
         except Exception:  # noqa: BLE001  (the connection is already gone)
             db.session.remove()
         app.logger.warning("database unavailable: %s", exc.__class__.__name__)
-        exc.code = 503
-        return _refusal(exc, _("The database is unavailable"),
-                        _("The database could not be reached; nothing was saved. Try again in a moment."))
+        title = _("The database is unavailable")
+        message = _("The database could not be reached; nothing was saved. Try again in a moment.")
+        if request.path.startswith("/api/"):
+            return {"message": str(message)}, 503
+        # Built here, not rendered: the template context (menu, user, scope)
+        # would ask the database that is gone.
+        from markupsafe import escape
+        page = UNAVAILABLE_PAGE.format(title=escape(str(title)), message=escape(str(message)),
+                                       back=escape(_("Back to the home page")))
+        return page, 503, {"Content-Type": "text/html; charset=utf-8"}
 
     @app.errorhandler(CSRFError)
     def _csrf(exc):
