@@ -75,6 +75,17 @@ _PAGING_ARG = re.compile(r"^(page|psize)_\w+$")
 MAX_PAGE_SIZE = 100
 
 
+def _refuse_nul():
+    """PostgreSQL text cannot hold NUL (psycopg2 raises ValueError, a 500): a
+    NUL in a query argument or form field is refused as a bad request."""
+    from flask import abort
+    if any("\x00" in v for v in request.args.values()) or (
+            request.method == "POST" and request.mimetype in ("application/x-www-form-urlencoded",
+                                                              "multipart/form-data")
+            and any("\x00" in v for v in request.form.values())):
+        abort(400)
+
+
 def _check_paging_args():
     from flask import abort
     for key, value in request.args.items(multi=True):
@@ -125,6 +136,7 @@ def install(app):
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(_idle_timeout)
     app.before_request(_check_paging_args)
+    app.before_request(_refuse_nul)
     app.after_request(_security_headers)
 
     proxies = int(app.config.get("PROXY_COUNT") or 0)
