@@ -447,3 +447,13 @@ def test_names_with_direction_overrides_are_refused(app, as_user, ctx, control):
 def test_plain_direction_marks_are_removed_not_refused(app, ctx):
     citizen = f.citizen(full_name="محمد\u200f أحمد علي حسن")
     assert citizen.full_name == "محمد أحمد علي حسن"
+
+
+def test_nul_bytes_and_bad_paging_are_400_in_arabic(app, as_user, ctx):
+    client = as_user("cairo_clerk")
+    for path in ("/citizenview/list/?_flt_0_full_name=a%00b", "/citizenview/list/?page_CitizenView=x",
+                 "/citizenview/list/?psize_CitizenView=100000"):
+        r = client.get(path)
+        assert r.status_code == 400 and "غير صالح" in r.get_data(as_text=True), path
+    r = client.post("/citizenview/add", data={"national_id": "1", "full_name": "a\x00b"})
+    assert r.status_code == 400
