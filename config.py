@@ -175,10 +175,27 @@ LANGUAGES = {
 }
 
 # --- Sessions -----------------------------------------------------------------
+# The session ends after SESSION_IDLE_MINUTES without a request: every request
+# renews the (permanent) session cookie and its signed timestamp (app/hardening.py).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", SIJILL_ENV == "production")
 PERMANENT_SESSION_LIFETIME = _env_int("SESSION_IDLE_MINUTES", 30) * 60
+SESSION_REFRESH_EACH_REQUEST = True
+# FAB logs in with remember=False, so no remember-me cookie is ever set; if one
+# is, it has the session cookie's flags and lifetime.
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+REMEMBER_COOKIE_DURATION = PERMANENT_SESSION_LIFETIME
+
+# --- HTTP hardening (app/hardening.py) -------------------------------------------
+# PROXY_COUNT: reverse proxies in front of the app whose X-Forwarded-For/-Proto
+# are trusted (0: none, the default; 1 behind one nginx). Needed for the login
+# rate limit to count clients, not the proxy, and for HSTS over HTTPS.
+PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+# HSTS_DAYS: max-age of Strict-Transport-Security, sent on HTTPS requests only.
+HSTS_DAYS = _env_int("HSTS_DAYS", 365)
 
 # --- Scheduler ----------------------------------------------------------------
 # SCHEDULER_ENABLED: run APScheduler inside this process (one lease per run
@@ -186,6 +203,8 @@ PERMANENT_SESSION_LIFETIME = _env_int("SESSION_IDLE_MINUTES", 30) * 60
 SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", False)
 
 # --- Uploads ------------------------------------------------------------------
+# MAX_UPLOAD_MB: largest request body; a larger upload is refused with 413
+# before it is read. Imports accept .csv and .xlsx only (app/imports.py).
 MAX_CONTENT_LENGTH = _env_int("MAX_UPLOAD_MB", 50) * 1024 * 1024
 
 # --- Schema and permissions ---------------------------------------------------
@@ -196,9 +215,22 @@ FAB_CREATE_DB = False
 FAB_UPDATE_PERMS = False
 
 # --- Login --------------------------------------------------------------------
-# LOGIN_MAX_FAILURES failed logins in a row lock the account LOGIN_LOCK_MINUTES.
+# LOGIN_MAX_FAILURES failed logins in a row lock the account LOGIN_LOCK_MINUTES
+# (a ministry admin unlocks it earlier: Security → List Users → Unlock).
 LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
 LOGIN_LOCK_MINUTES = _env_int("LOGIN_LOCK_MINUTES", 15)
+# LOGIN_RATE_LIMIT: login POSTs per client address (FAB's Flask-Limiter).
+# The counts live in RATELIMIT_STORAGE_URI: "memory://" (default) is per
+# process, so N gunicorn workers allow up to N times the limit; point it at
+# Redis or Memcached (e.g. redis://host:6379) to share one count.
+AUTH_RATE_LIMITED = _env_bool("LOGIN_RATE_LIMITED", True)
+RATELIMIT_ENABLED = AUTH_RATE_LIMITED  # FAB turns Flask-Limiter off unless told
+AUTH_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+RATELIMIT_HEADERS_ENABLED = True
+# Password policy (app/passwords.py): 10+ characters, three of the four
+# character classes, not containing the username; on every form that sets one.
+FAB_PASSWORD_COMPLEXITY_ENABLED = True
 
 # --- Scheduled jobs, statistics and expiry (app/jobs.py, app/stats.py) --------
 # SCHEDULER_TIMEZONE: zone of the schedule and of "today" for the jobs'

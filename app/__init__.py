@@ -22,6 +22,9 @@ def create_app(config_object="config", **overrides):
     from . import audit, rules, scope  # noqa: F401  (session-wide listeners)
     from . import duplicates, imports, occupation_match  # noqa: F401  (their tables)
 
+    from . import passwords
+    app.config.setdefault("FAB_PASSWORD_COMPLEXITY_VALIDATOR", passwords.validate)
+
     with app.app_context():
         db.init_app(app)
         migrate.init_app(app, db, directory=str(APP_DIR.parent / "migrations"))

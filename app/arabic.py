@@ -16,6 +16,12 @@ _TATWEEL = "\u0640"
 # reversed on every page and document.
 _BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACES = re.compile(r"\s+")
+# The embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069)
+# reorder what follows them: a name holding one is refused, never silently
+# repaired, since it is a sign of a pasted or forged value. The plain marks
+# LRM/RLM (U+200E/U+200F), which Windows and Excel leave in Arabic text, are
+# harmless and only removed by clean_text.
+_DIRECTION_OVERRIDES = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def western_digits(text):
@@ -23,6 +29,10 @@ def western_digits(text):
     if text is None:
         return None
     return str(text).translate(_DIGITS)
+
+
+def has_direction_override(text):
+    return bool(text) and bool(_DIRECTION_OVERRIDES.search(str(text)))
 
 
 def clean_text(text):

@@ -23,7 +23,7 @@ from flask_babel import format_decimal, lazy_gettext as _
 from markupsafe import escape
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy import Boolean
+from sqlalchemy import Boolean, Integer
 from wtforms import BooleanField, HiddenField
 
 from . import audit, exports, workflow
@@ -69,6 +69,20 @@ class SijillInterface(SQLAInterface):
     from the same filtered, scoped query (an index-only scan)."""
 
     filter_converter_class = SijillFilterConverter
+
+    # The largest id a BIGINT holds: an id typed in a URL or posted beyond it
+    # made SQLite raise OverflowError and PostgreSQL "integer out of range"
+    # (a 500); not a number at all made PostgreSQL fail the cast.
+    MAX_ID = 2 ** 63 - 1
+
+    def get(self, id, filters=None, select_columns=None, outer_default_load=False):
+        if not self.is_pk_composite() and isinstance(getattr(self.list_columns.get(self.get_pk_name()), "type", None), Integer):
+            try:
+                if not 0 < int(str(id).strip()) <= self.MAX_ID:
+                    return None
+            except (TypeError, ValueError):
+                return None
+        return super().get(id, filters, select_columns, outer_default_load)
 
     def query_count(self, query, filters=None, select_columns=None):
         cap = int(current_app.config.get("LIST_COUNT_CAP", 10000))

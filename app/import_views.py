@@ -5,7 +5,8 @@ a file of more than IMPORT_BACKGROUND_ROWS rows is committed in a background
 thread in batches with the checkpoint, and the page shows its progress
 (app/import_jobs.py); `flask sijill import` does the same from a shell. The uploaded file waits between the dry run and the commit in
 the instance folder under its SHA-256, so the commit writes exactly the file
-that was checked.
+that was checked. It is kept under instance/, which is never served: no
+route reads it back except as the rows of a report (a CSV attachment).
 """
 import io
 import os
@@ -106,6 +107,11 @@ class ImportView(BaseView):
             if not data:
                 flash(_("Choose a file to import."), "danger")
                 return self._page()
+            try:
+                imports.check_upload(data, name)
+            except imports.ImportError_ as exc:
+                flash(str(exc), "danger")
+                return self._page(), 400
             digest = _store(data)
         if commit and import_jobs.expected_rows(data, name) > current_app.config.get("IMPORT_BACKGROUND_ROWS", 2000):
             try:

@@ -114,6 +114,31 @@ class ImportError_(ValueError):
     """The file itself cannot be read (not a row problem)."""
 
 
+# --- What may be uploaded ------------------------------------------------------
+ALLOWED_EXTENSIONS = (".csv", ".xlsx")
+# Magic bytes of files that are never a register, whatever their name says.
+_BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"MZ", b"\x7fELF", b"\xd0\xcf\x11\xe0",
+                 b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
+
+
+def check_upload(data, file_name):
+    """Refuse anything but a CSV or XLSX register, by name *and* by content:
+    an .xlsx is a ZIP (PK\\x03\\x04); a .csv is text (no NUL byte, no known
+    binary signature, no HTML document). Raises ImportError_ with the reason."""
+    name = (file_name or "").lower()
+    if not name.endswith(ALLOWED_EXTENSIONS):
+        raise ImportError_(str(_l("Only CSV and Excel (.xlsx) files can be imported.")))
+    head = data[:1024]
+    if name.endswith(".xlsx"):
+        if not head.startswith(b"PK\x03\x04"):
+            raise ImportError_(str(_l("The file is named .xlsx but is not an Excel workbook.")))
+        return
+    sniff = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if (b"\x00" in data[:65536] or head.startswith(_BINARY_MAGIC) or head.startswith(b"PK")
+            or sniff.startswith((b"<!doctype", b"<html", b"<script", b"<svg", b"<?xml"))):
+        raise ImportError_(str(_l("The file is named .csv but is not a text register.")))
+
+
 # --- Reading ----------------------------------------------------------------
 def decode(data):
     """UTF-8 (with or without BOM), else Windows-1256 (Excel's Arabic CSV)."""

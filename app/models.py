@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declared_attr, relationship, validates
 
-from .arabic import clean_text, normalize_name, western_digits
+from .arabic import clean_text, has_direction_override, normalize_name, western_digits
 from .national_id import GOVERNORATES, parse_national_id
 
 
@@ -33,6 +33,16 @@ class RuleViolation(ValueError):
         # the untranslated messages, for answers given in both languages (the REST API)
         self.messages = dict(errors)
         super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+DIRECTION_CONTROL_MESSAGE = _("This text contains hidden direction-control characters (such as U+202E) "
+                              "that would show it reversed; retype it without them.")
+
+
+def direction_control_errors(obj, fields):
+    """The fields of ``obj`` holding a bidi embedding/override/isolate, each
+    with the refusal; checked before clean_text would strip them."""
+    return {name: DIRECTION_CONTROL_MESSAGE for name in fields if has_direction_override(getattr(obj, name, None))}
 
 
 def setting(name, default=None):
@@ -264,6 +274,9 @@ class Occupation(Model):
         return (self.code or "")[:1]
 
     def check(self, session):
+        refused = direction_control_errors(self, ("title_ar", "title_en"))
+        if refused:
+            raise RuleViolation(refused)
         errors = {}
         self.code = western_digits(clean_text(self.code) or "")
         self.title_ar = clean_text(self.title_ar)
@@ -370,6 +383,9 @@ class Citizen(Tracked, SoftDeleted, Scoped, Model):
         return parsed.number
 
     def check(self, session):
+        refused = direction_control_errors(self, ("full_name", "latin_name", "address", "qualification"))
+        if refused:
+            raise RuleViolation(refused)
         errors = {}
         self.full_name = clean_text(self.full_name)
         self.latin_name = clean_text(self.latin_name)
@@ -433,6 +449,9 @@ class Establishment(Tracked, SoftDeleted, Scoped, Model):
         return int((self.egyptian_workers or 0) * setting("FOREIGN_SHARE_PERCENT", 10) // 100)
 
     def check(self, session):
+        refused = direction_control_errors(self, ("name", "address"))
+        if refused:
+            raise RuleViolation(refused)
         errors = {}
         self.name = clean_text(self.name)
         self.commercial_register = western_digits(clean_text(self.commercial_register) or "")
@@ -739,6 +758,9 @@ class Permit(Tracked, SoftDeleted, Scoped, Workflow, Model):
         self.issue_date = day
 
     def check(self, session):
+        refused = direction_control_errors(self, ("worker_name",))
+        if refused:
+            raise RuleViolation(refused)
         errors = {}
         self.worker_name = clean_text(self.worker_name)
         self.passport_number = (clean_text(western_digits(self.passport_number)) or "").upper().replace(" ", "")

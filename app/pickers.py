@@ -150,7 +150,7 @@ class PickerField(Field):
             if not self.allow_blank:
                 raise ValidationError(str(_("This field is required.")))
             return
-        if not raw.isdigit():
+        if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2 ** 63:
             raise ValidationError(str(_("Choose a value from the list.")))
         obj = db.session.get(PICKERS[self.picker].model, int(raw))
         if obj is None:

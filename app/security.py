@@ -14,7 +14,8 @@ Which *rows* a user reaches is not a role question: it is the user's scope
 import datetime
 import logging
 
-from flask import current_app, flash, g, request
+from flask import current_app, flash, g, redirect, request
+from flask_appbuilder.actions import action
 from flask_login import current_user
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -122,13 +123,39 @@ def role_permissions(role):
     return pairs
 
 
+LOCKED_MESSAGE = _("This account is locked after repeated failed logins. "
+                   "Try again later or ask a ministry admin to unlock it.")
+
+
 class SijillAuthDBView(AuthDBView):
-    """FAB's login, plus the lockout and the web ban of service accounts."""
+    """FAB's login, plus the lockout and the web ban of service accounts;
+    logout only by POST (it ends a session: a state change, so a link or an
+    <img src> on another site must not be able to do it)."""
+
+    @property
+    def invalid_login_message(self):
+        # FAB flashes this one message on any refused login; a locked account
+        # is told why instead (the lock is set in auth_user_db).
+        if g.get("sijill_login_locked"):
+            return LOCKED_MESSAGE
+        return _("Invalid login. Please try again.")
 
     @expose("/login/", methods=["GET", "POST"])
     @no_cache
     def login(self):
         return super().login()
+
+    @expose("/logout/", methods=["POST"])
+    def logout(self):
+        return super().logout()
+
+
+def _role_required(form, field):
+    """FAB's validator reads a "groups" field this form does not have (Sijill
+    uses no groups), so any save without a role crashed with a 500."""
+    from wtforms.validators import ValidationError
+    if not field.data:
+        raise ValidationError(str(_("Choose at least one role.")))
 
 
 class SijillUserDBModelView(UserDBModelView):
@@ -144,6 +171,24 @@ class SijillUserDBModelView(UserDBModelView):
     # FAB prints the role list as "[Admin]": the role's name is a code.
     formatters_columns = {"roles": lambda roles: "، ".join(str(ROLE_LABELS.get(r.name, r.name)) for r in roles)}
     base_order = ("username", "asc")
+    validators_columns = {"roles": [_role_required]}
+
+    @action("unlock", _("Unlock"), _("Unlock the selected accounts (clear their failed logins)?"),
+            "fa-unlock", multiple=True, single=True)
+    def unlock(self, items):
+        """A ministry admin's unlock of accounts locked by failed logins (audited)."""
+        from . import audit
+        from .extensions import db
+        items = items if isinstance(items, list) else [items]
+        done = [u for u in items if u is not None]
+        for user in done:
+            user.locked_until, user.fail_login_count = None, 0
+        self.datamodel.session.commit()
+        for user in done:
+            audit.record_event_now(db.engine, "account_unlocked", entity="SijillUser", record_id=user.id,
+                                   detail={"username": user.username})
+        flash(str(_("%(count)s account(s) unlocked.", count=len(done))), "success")
+        return redirect(self.get_redirect())
 
 
 class DirectorateUserView(UserDBModelView):
@@ -315,11 +360,21 @@ class SijillSecurityManager(SecurityManager):
 
     # --- login ----------------------------------------------------------------
     def auth_user_db(self, username, password):
+        """FAB counts failed logins (fail_login_count) but never acts on them:
+        LOGIN_MAX_FAILURES failures in a row lock the account for
+        LOGIN_LOCK_MINUTES, even for the right password, until the lock runs
+        out or a ministry admin unlocks it (the users list's "Unlock")."""
         user = self.find_user(username=username)
-        if user is not None and user.locked_until and user.locked_until > datetime.datetime.utcnow():
-            flash(str(_("This account is locked after repeated failed logins. "
-                        "Try again later or ask a ministry admin to unlock it.")), "danger")
-            return None
+        now = datetime.datetime.utcnow()
+        if user is not None and user.locked_until:
+            if user.locked_until > now:
+                g.sijill_login_locked = True
+                self._audit_login("login_locked", user, username)
+                return None
+            # the lock ran out: the next failures are counted afresh
+            user.locked_until, user.fail_login_count = None, 0
+            self.session.merge(user)
+            self.session.commit()
         if user is not None and request.blueprint and not request.path.startswith("/api/"):
             if [r.name for r in user.roles] == [PORTAL]:
                 return None  # the portal account reaches the API only
@@ -328,14 +383,19 @@ class SijillSecurityManager(SecurityManager):
         return result
 
     def _after_login_attempt(self, user, username, ok):
-        from . import audit
-        from .extensions import db
         limit = current_app.config.get("LOGIN_MAX_FAILURES", 5)
         if user is not None and not ok and (user.fail_login_count or 0) >= limit:
             minutes = current_app.config.get("LOGIN_LOCK_MINUTES", 15)
             user.locked_until = datetime.datetime.utcnow() + datetime.timedelta(minutes=minutes)
             self.session.merge(user)
             self.session.commit()
-        audit.record_event_now(db.engine, "login" if ok else "failed_login", entity="SijillUser",
+            g.sijill_login_locked = True
+            self._audit_login("account_locked", user, username)
+        self._audit_login("login" if ok else "failed_login", user, username)
+
+    def _audit_login(self, event, user, username):
+        from . import audit
+        from .extensions import db
+        audit.record_event_now(db.engine, event, entity="SijillUser",
                                record_id=getattr(user, "id", None), user_id=getattr(user, "id", None),
                                username=username)

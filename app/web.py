@@ -1,5 +1,5 @@
 """App-wide web behaviour that is not a screen: small JSON helpers used by
-the forms, error pages, recorded denials and security headers."""
+the forms, error pages and recorded denials (security headers: app.hardening)."""
 from flask import g, jsonify, render_template, request
 import functools
 
@@ -69,12 +69,8 @@ def install(app):
         record_denial(403)
         return _error_page(403)
 
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    from . import hardening
+    hardening.install(app)  # security headers and CSP, idle timeout, refusal pages
 
 
 def _error_page(status):

@@ -42,11 +42,21 @@ class IsolatedClient(FlaskClient):
             return super().open(*args, **kwargs)
 
 
+def _rate_key():
+    """The login rate limit counts per client address; every test request
+    comes from 127.0.0.1, so there each request is its own client. Tests of
+    the limit itself send from another address (tests/test_security.py)."""
+    from flask import request
+    address = request.remote_addr or ""
+    return os.urandom(8).hex() if address == "127.0.0.1" else address
+
+
 @pytest.fixture(scope="session")
 def app():
     # API_RATE_LIMIT_PER_MINUTE=0: the matrix makes hundreds of calls a minute;
     # tests/test_api.py turns the limit on where it tests it.
-    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD, API_RATE_LIMIT_PER_MINUTE=0)
+    app = create_app(TESTING=True, WTF_CSRF_ENABLED=False, DEMO_PASSWORD=PASSWORD, API_RATE_LIMIT_PER_MINUTE=0,
+                     RATELIMIT_KEY_FUNC=_rate_key)
     app.test_client_class = IsolatedClient
     with app.app_context():
         from app import seed
@@ -86,3 +96,10 @@ def as_user(app):
 
 def ids_in(html):
     return set(int(x) for x in re.findall(r'/show/(\d+)', html))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The count of hostile inputs tests/test_bad_input.py tried (issue 11)."""
+    count = getattr(config, "sijill_bad_inputs", None)
+    if count is not None:
+        terminalreporter.write_sep("-", f"bad inputs tried: {count}")
