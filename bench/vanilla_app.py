@@ -83,6 +83,10 @@ app.config.update(
 )
 db = SQLA(app)
 with app.app_context():
+    # gunicorn's workers start together: the first creates FAB's tables while
+    # the others wait on this lock (else they race on CREATE SEQUENCE).
+    lock = db.engine.connect()
+    lock.execute(text("SELECT pg_advisory_lock(8091)"))
     with db.engine.begin() as conn:
         conn.execute(text("CREATE SCHEMA IF NOT EXISTS vanilla"))
     appbuilder = AppBuilder(app, db.session)
@@ -91,3 +95,6 @@ with app.app_context():
     sm = appbuilder.sm
     if not sm.find_user(username="admin"):
         sm.add_user("admin", "Bench", "Admin", "admin@bench.local", sm.find_role("Admin"), password="Bench@2026")
+    db.session.commit()
+    lock.execute(text("SELECT pg_advisory_unlock(8091)"))
+    lock.close()
