@@ -340,6 +340,8 @@ def test_nonce_differs_per_response(app):
 @pytest.fixture()
 def production_mode(app, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "7d1f0c2b9a8e4f6d3c5b7a9e1f2d4c6b8a0e2f4d6c8b0a1e")
+    monkeypatch.setenv("DOCUMENT_SIGNING_KEY", "3e9b1d7f5a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b")
+    monkeypatch.setitem(app.config, "VERIFY_BASE_URL", "https://sijill.example.gov.eg")
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
     monkeypatch.setitem(app.config, "SIJILL_ENV", "production")
     monkeypatch.setitem(app.config, "SESSION_COOKIE_SECURE", True)
@@ -363,6 +365,8 @@ def test_production_starts_when_safe(app, production_mode):
     (lambda m, app: m.setenv("FLASK_DEBUG", "1"), "debug mode is on"),
     (lambda m, app: m.setitem(app.config, "SESSION_COOKIE_SECURE", False), "SESSION_COOKIE_SECURE"),
     (lambda m, app: m.setitem(app.config, "WTF_CSRF_ENABLED", False), "CSRF"),
+    (lambda m, app: m.delenv("DOCUMENT_SIGNING_KEY"), "DOCUMENT_SIGNING_KEY is not set"),
+    (lambda m, app: m.setitem(app.config, "VERIFY_BASE_URL", ""), "VERIFY_BASE_URL is not set"),
 ])
 def test_production_refuses(app, production_mode, change, message):
     change(production_mode, app)
