@@ -434,7 +434,8 @@ def test_uploaded_files_are_never_served(app, as_user, ctx):
         assert as_user("cairo_manager").get(path).status_code == 404
     report = as_user("cairo_manager").get(f"/imports/report/citizens/{digest}")
     assert report.headers["Content-Disposition"].startswith("attachment")
-    assert report.mimetype == "text/csv" and report.headers["X-Content-Type-Options"] == "nosniff"
+    assert report.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert report.headers["X-Content-Type-Options"] == "nosniff"
 
 
 # --- names with direction controls -----------------------------------------------------------
