@@ -170,6 +170,7 @@ def export_rate(session, url, master_pid):
 def load(base, user, password, paths, users=50, seconds=60, think=1.0):
     sessions = [login(base, user, password) for _ in range(users)]
     lat, errors, stop = [], [0], time.time() + seconds
+    failures = {}  # status code (or exception name) → count, printed with the result
     lock = threading.Lock()
 
     def worker(i):
@@ -179,18 +180,23 @@ def load(base, user, password, paths, users=50, seconds=60, think=1.0):
             n += 1
             t = time.perf_counter()
             try:
-                ok = s.get(base + path, timeout=30).status_code == 200
-            except requests.RequestException:
-                ok = False
+                status = s.get(base + path, timeout=30).status_code
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+            ok = status == 200
             with lock:
                 lat.append((time.perf_counter() - t) * 1000)
                 errors[0] += not ok
+                if not ok:
+                    failures[f"{status} {path.split('?')[0]}"] = failures.get(f"{status} {path.split('?')[0]}", 0) + 1
             time.sleep(think)  # a clerk reads the page before the next click
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(users)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     lat.sort()
     q = lambda p: lat[min(len(lat) - 1, int(len(lat) * p))]  # noqa: E731
+    if failures:
+        print(f"load on {base}: failed requests {failures}", flush=True)
     return dict(p50=q(0.50), p95=q(0.95), p99=q(0.99), requests=len(lat), errors=errors[0],
                 rps=len(lat) / seconds)
 
