@@ -127,9 +127,19 @@ def _check_rison():
         return None
     import prison
     try:
-        prison.loads(request.args["q"])
+        query = prison.loads(request.args["q"])
     except Exception:  # noqa: BLE001 — RecursionError, ParserException, ValueError…
         return error("bad_request", {"parameter": "q", "reason": "not valid Rison"})
+    # A relation filter compares ids: FAB hands "value:A" to the database, whose
+    # failed cast aborts the transaction (a 500 on PostgreSQL). Refuse it here.
+    filters = query.get("filters") if isinstance(query, dict) else None
+    for flt in filters if isinstance(filters, list) else ():
+        if isinstance(flt, dict) and str(flt.get("opr", "")).startswith("rel_"):
+            values = flt.get("value")
+            values = values if isinstance(values, list) else [values]
+            if not all(isinstance(v, int) or (isinstance(v, str) and v.isascii() and v.isdigit())
+                       for v in values):
+                return error("bad_request", {"parameter": "q", "reason": "a relation filter takes ids"})
     return None
 
 
