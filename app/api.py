@@ -20,7 +20,7 @@ from .models import Certificate, Citizen, Directorate, Establishment, Occupation
     SkillLevel, SkillTest
 from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS, api_resource
-from .web import record_denial
+from .web import DenialsRecorded
 
 
 MAX_PK = 2 ** 31 - 1  # PostgreSQL's integer
@@ -33,7 +33,7 @@ def valid_pk(pk):
         return False
 
 
-class SijillModelApi(ModelRestApi):
+class SijillModelApi(DenialsRecorded, ModelRestApi):
     method_permission_name = METHOD_VERBS
     page_size = 25
 
@@ -75,16 +75,6 @@ class SijillModelApi(ModelRestApi):
         field = self.add_model_schema.fields.get("directorate") if self.add_model_schema else None
         if field is not None:
             field.required = False
-
-    # Denials answered by FAB's API (no permission, row not in scope) are
-    # recorded like the web's (app.web).
-    def response_403(self, **kwargs):
-        record_denial(403)
-        return super().response_403(**kwargs)
-
-    def response_404(self, **kwargs):
-        record_denial(404)
-        return super().response_404(**kwargs)
 
     def _refused_body(self, columns):
         """A body FAB's schema would mishandle, answered 422 before it loads:

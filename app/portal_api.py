@@ -38,7 +38,7 @@ from .models import (
 from .national_id import parse_national_id
 from .scope import ScopeViolation, unscoped
 from .security import api_resource
-from .web import record_denial
+from .web import DenialsRecorded
 
 PORTAL = "portal"
 # application type: (reference prefix, model, certificate kind)
@@ -270,16 +270,8 @@ def json_body():
     return data, None
 
 
-class PortalBaseApi(BaseApi):
+class PortalBaseApi(DenialsRecorded, BaseApi):
     """Refusals recorded in the audit trail like the model resources'."""
-
-    def response_403(self, **kwargs):
-        record_denial(403)
-        return super().response_403(**kwargs)
-
-    def response_404(self, **kwargs):
-        record_denial(404)
-        return super().response_404(**kwargs)
 
 
 class ApplicationApi(PortalBaseApi):

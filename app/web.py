@@ -36,6 +36,19 @@ def record_denial(status):
                                                               "path": request.path[:300]})
 
 
+class DenialsRecorded:
+    """For FAB APIs: their 403 and 404 answers (no permission, row not in
+    scope) are recorded like the web's refusals."""
+
+    def response_403(self, **kwargs):
+        record_denial(403)
+        return super().response_403(**kwargs)
+
+    def response_404(self, **kwargs):
+        record_denial(404)
+        return super().response_404(**kwargs)
+
+
 def login_required(view):
     """Send an anonymous caller to FAB's login page (flask-login's own
     decorator does not know FAB's login endpoint)."""
