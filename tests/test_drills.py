@@ -183,7 +183,6 @@ def test_backup_and_restore_gives_identical_counts_and_a_working_app(app, ctx, t
 
 
 # --- (d) PostgreSQL restarts under concurrent writers -------------------------------------------
-DRILL_PORT = 55432
 LOAD = r"""
 import json, sys, threading, time, datetime
 from app import create_app, seed
@@ -224,6 +223,15 @@ print(json.dumps(results))
 """
 
 
+def _free_port():
+    """A port nobody listens on now: a fixed one was taken by a drill cluster of another
+    run on the same machine (CI runs beside the session), and the start failed."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _pg_bin():
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     return found[-1].parent if found else None
@@ -231,7 +239,7 @@ def _pg_bin():
 
 @pytest.fixture()
 def private_cluster(tmp_path_factory):
-    """A PostgreSQL of its own on port 55432 (the shared 5432 is never touched),
+    """A PostgreSQL of its own on a free port (the shared 5432 is never touched),
     run as the postgres user when the tests run as root; stopped at the end."""
     bindir = _pg_bin()
     if bindir is None:
@@ -253,12 +261,14 @@ def private_cluster(tmp_path_factory):
     if r.returncode:
         pytest.skip(f"initdb failed: {r.stderr[-300:]}")
     ctl = lambda action, *extra: pg(bindir / "pg_ctl", "-D", data, "-w", "-l", base / "log", *extra, action)  # noqa: E731
-    opts = f'"-p {DRILL_PORT} -k {sock} -c listen_addresses=127.0.0.1"'
+    port = _free_port()
+    opts = f'"-p {port} -k {sock} -c listen_addresses=127.0.0.1"'
     r = ctl("start", "-o", opts)
-    assert r.returncode == 0, r.stderr + r.stdout
-    subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(DRILL_PORT), "-U", "postgres", "-qc",
+    log = (base / "log").read_text(errors="replace") if (base / "log").exists() else ""
+    assert r.returncode == 0, r.stderr + r.stdout + log[-2000:]
+    subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-qc",
                     "CREATE DATABASE sijill"], check=True)
-    yield {"url": f"postgresql+psycopg2://postgres@127.0.0.1:{DRILL_PORT}/sijill", "ctl": ctl, "opts": opts}
+    yield {"url": f"postgresql+psycopg2://postgres@127.0.0.1:{port}/sijill", "ctl": ctl, "opts": opts}
     ctl("stop", "-m", "fast")
     shutil.rmtree(base, ignore_errors=True)
 
