@@ -28,7 +28,7 @@ from wtforms import BooleanField, HiddenField
 
 from . import audit, exports, workflow
 from .extensions import db
-from .filters import SijillFilterConverter
+from .filters import SijillFilterConverter, SijillFilters
 from .models import RuleViolation, SoftDeleted
 from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS
@@ -83,6 +83,50 @@ class SijillInterface(SQLAInterface):
             except (TypeError, ValueError):
                 return None
         return super().get(id, filters, select_columns, outer_default_load)
+
+    def query(self, filters=None, order_column="", order_direction="", page=None, page_size=None,
+              select_columns=None, outer_default_load=False):
+        """FAB counts before it reads the page. Here the page comes first: a
+        page that is not full is the last one, so the count is the rows
+        before it plus the rows on it, and no COUNT is run — the usual case
+        of a search by national ID, a name or a serial (one round trip of
+        two saved)."""
+        rows = self._page(filters, order_column, order_direction, page, page_size, select_columns,
+                          outer_default_load)
+        on_page, before = len(rows), (page or 0) * (page_size or 0)
+        last_page = not page_size or 0 < on_page < page_size or (before == 0 and on_page == 0)
+        if last_page:
+            count = CappedCount(before + on_page, int(current_app.config.get("LIST_COUNT_CAP", 10000)))
+        else:
+            count = self.query_count(self.session.query(self.obj), filters, select_columns)
+        if rows and hasattr(rows[0], self.obj.__name__):
+            rows = [getattr(row, self.obj.__name__) for row in rows]
+        return count, rows
+
+    # From this many rows into a list, a page is read as a deferred join:
+    # first the page's ids, which the (directorate_id, id) index answers
+    # alone, then those rows. OFFSET over whole rows reads every row before
+    # the page from the table and throws it away (a Cairo manager's page
+    # 1976 read 49,400 rows, 65-90 ms at 1M citizens, 0.9 s at 10M).
+    DEFERRED_JOIN_FROM = 1000
+
+    def _page(self, filters, order_column, order_direction, page, page_size, select_columns,
+              outer_default_load):
+        query = self.apply_all(self.session.query(self.obj), filters, order_column, order_direction,
+                               page, page_size, select_columns, outer_default_load)
+        if ((page or 0) * (page_size or 0) < self.DEFERRED_JOIN_FROM or select_columns
+                or self.is_pk_composite()):
+            return query.all()
+        pk = self.get_pk()
+        ids = [row[0] for row in query.with_entities(pk)]
+        if not ids:
+            return []
+        by_id = {getattr(row, pk.key): row for row in self.session.query(self.obj).filter(pk.in_(ids))}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def get_filters(self, search_columns=None, search_filters=None):
+        return SijillFilters(self.filter_converter_class, self, search_columns=search_columns or [],
+                             search_filters=search_filters)
 
     def query_count(self, query, filters=None, select_columns=None):
         cap = int(current_app.config.get("LIST_COUNT_CAP", 10000))

@@ -12,6 +12,7 @@ Which *rows* a user reaches is not a role question: it is the user's scope
 (``SijillUser.directorate_id``), enforced for every path by ``app.scope``.
 """
 import datetime
+import functools
 import logging
 
 from flask import current_app, flash, g, redirect, request
@@ -22,7 +23,7 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
     assoc_group_role, assoc_permissionview_role, assoc_user_group, assoc_user_role,
 )
-from sqlalchemy import select, union
+from sqlalchemy import bindparam, select, union
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.views import expose
@@ -285,12 +286,18 @@ class SijillSecurityManager(SecurityManager):
     def _pairs_of_user(self, user_id):
         """(permission, view) pairs of a user's roles, direct or through its
         groups: one query instead of FAB's roles, groups, then permissions."""
+        return {(p, v) for p, v in self.session.connection().execute(
+            self._user_pairs_statement, {"user_id": user_id})}
+
+    @functools.cached_property
+    def _user_pairs_statement(self):
+        user_id = bindparam("user_id")
         role_ids = union(
             select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id),
             select(assoc_group_role.c.role_id)
             .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
             .where(assoc_user_group.c.user_id == user_id))
-        return self._pairs_where(assoc_permissionview_role.c.role_id.in_(role_ids))
+        return self._pairs_statement(assoc_permissionview_role.c.role_id.in_(role_ids))
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids):
         """FAB asks the database once per check (~17 EXISTS per list page, 12-20 ms);
@@ -308,14 +315,20 @@ class SijillSecurityManager(SecurityManager):
         return cache[key]
 
     def _pairs_where(self, role_condition):
-        pv = self.permissionview_model
-        rows = (self.session.query(self.permission_model.name, self.viewmenu_model.name)
-                .select_from(pv)
-                .join(assoc_permissionview_role, pv.id == assoc_permissionview_role.c.permission_view_id)
-                .join(self.permission_model, pv.permission_id == self.permission_model.id)
-                .join(self.viewmenu_model, pv.view_menu_id == self.viewmenu_model.id)
-                .filter(role_condition).distinct().all())
-        return {(p, v) for p, v in rows}
+        return {(p, v) for p, v in self.session.connection().execute(self._pairs_statement(role_condition))}
+
+    def _pairs_statement(self, role_condition):
+        """One Core SELECT, run on the session's connection: through the ORM
+        (and the scope hook, which has nothing to limit on these tables) it
+        cost three times what PostgreSQL takes to answer it."""
+        pv, perm, view = (m.__table__ for m in (self.permissionview_model, self.permission_model,
+                                                self.viewmenu_model))
+        return (select(perm.c.name, view.c.name).distinct()
+                .select_from(pv.join(assoc_permissionview_role,
+                                     pv.c.id == assoc_permissionview_role.c.permission_view_id)
+                             .join(perm, pv.c.permission_id == perm.c.id)
+                             .join(view, pv.c.view_menu_id == view.c.id))
+                .where(role_condition))
 
     # --- roles as data --------------------------------------------------------
     def ensure_builtin_roles(self):

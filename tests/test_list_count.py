@@ -8,6 +8,7 @@ from app.extensions import db
 from app.models import Citizen
 from app.scope import unscoped
 from tests import factories as f
+from tests.conftest import ids_in
 
 
 def record_count(html):
@@ -78,3 +79,55 @@ def test_name_search_ignores_spelling_variants(app, as_user, ctx):
     assert c.national_id in contains and other.national_id in contains
     literal = client.get("/citizenview/list/?_flt_0_full_name=%25").get_data(as_text=True)
     assert c.national_id not in literal  # a typed % is a character, not a wildcard
+
+
+def test_every_page_states_the_same_total(app, as_user, ctx):
+    """The last, short page of a list is counted from its rows (no COUNT is
+    run there): it must still state the list's whole total, as page one does."""
+    prefix = "ثامر" + f.national_id()[-5:]  # a name no other test uses
+    for i in range(27):
+        f.citizen(full_name=f"{prefix} محمود علي {i}")
+    old = app.config["LIST_COUNT_CAP"]
+    app.config["LIST_COUNT_CAP"] = 100000
+    try:
+        client = as_user("cairo_manager")
+        base = f"/citizenview/list/?_flt_0_full_name={prefix}"
+        first = client.get(base).get_data(as_text=True)
+        last = client.get(base + "&page_CitizenView=1").get_data(as_text=True)
+        beyond = client.get(base + "&page_CitizenView=4").get_data(as_text=True)
+        assert [western(record_count(p)) for p in (first, last, beyond)] == ["27"] * 3
+        assert len(ids_in(first)) == 25 and len(ids_in(last)) == 2 and not ids_in(beyond)
+        none = client.get("/citizenview/list/?_flt_0_full_name=لايوجداسمكهذا").get_data(as_text=True)
+        assert western(record_count(none)) == "0"
+    finally:
+        app.config["LIST_COUNT_CAP"] = old
+
+
+def shown_ids(html):
+    return list(dict.fromkeys(int(x) for x in re.findall(r"/show/(\d+)", html)))
+
+
+def test_deep_pages_show_what_offset_paging_shows(app, as_user, ctx, monkeypatch):
+    """Deep pages are read ids first (a deferred join): each page must hold
+    the same rows in the same order as a plain OFFSET read, and stay in scope."""
+    from app.crud import SijillInterface
+    prefix = "ناجي" + f.national_id()[-5:]
+    for i in range(13):
+        f.citizen("01", full_name=f"{prefix} {chr(0x0628 + (i * 7) % 20)} علي")
+        f.citizen("21", full_name=f"{prefix} {chr(0x0628 + i)} الجيزة")
+    client = as_user("cairo_manager")
+    orders = ("", "&_oc_CitizenView=full_name&_od_CitizenView=asc",
+              "&_oc_CitizenView=birth_date&_od_CitizenView=desc")
+    for order in orders:
+        pages = {}
+        for threshold in (10 ** 9, 0):
+            monkeypatch.setattr(SijillInterface, "DEFERRED_JOIN_FROM", threshold)
+            pages[threshold] = [shown_ids(client.get(f"/citizenview/list/?_flt_0_full_name={prefix}"
+                                                     f"&psize_CitizenView=5&page_CitizenView={n}{order}")
+                                          .get_data(as_text=True)) for n in range(4)]
+        assert pages[0] == pages[10 ** 9], order
+        assert [len(p) for p in pages[0]] == [5, 5, 3, 0]
+    with unscoped():
+        seen = {c.directorate.code for c in db.session.scalars(
+            select(Citizen).where(Citizen.id.in_([i for p in pages[0] for i in p])))}
+    assert seen == {"01"}
