@@ -29,13 +29,32 @@ def _like_prefix(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _digits_range(digits):
+    """The national IDs starting with these digits as a range [low, high):
+    served in ID order by the (directorate_id, national_id) index, or the
+    unique one for the ministry. A LIKE here let PostgreSQL pick a plan that
+    read 640,000 rows for the prefix 2900 (245 ms at 1M citizens)."""
+    stem = digits.rstrip("9")
+    if not stem:
+        return digits, None  # 9, 99…: every ID from there on
+    return digits, stem[:-1] + str(int(stem[-1]) + 1)
+
+
 def _citizen_search(q):
     digits = western_digits(q).replace(" ", "")
     query = select(Citizen)
     if digits.isdigit():
-        return query.where(Citizen.national_id.like(_like_prefix(digits), escape="\\")).order_by(Citizen.national_id)
+        low, high = _digits_range(digits)
+        query = query.where(Citizen.national_id >= low)
+        if high is not None:
+            query = query.where(Citizen.national_id < high)
+        return query.order_by(Citizen.national_id)
+    # Newest first, as in the lists: a common first letter is served by
+    # reading the (directorate_id, id) index until a page is found, a rare
+    # one by the name prefix index; ordered by name, a one-letter prefix
+    # sorted a tenth of the directorate (83 ms at 1M citizens, 10× at 10M).
     return query.where(Citizen.name_normalized.like(_like_prefix(normalize_name(q)), escape="\\")) \
-        .order_by(Citizen.name_normalized, Citizen.id)
+        .order_by(Citizen.id.desc())
 
 
 def _occupation_search(q):

@@ -74,6 +74,36 @@ def test_picker_searches_on_the_server(app, as_user, ctx):
     assert citizen_select.count("<option") <= 1  # no whole-table drop-down: rows come from /picker
 
 
+def test_picker_prefixes_find_exactly_the_ids_that_start_with_them(app, as_user, ctx):
+    """Short prefixes, prefixes ending in 9, Arabic-Indic digits: the
+    picker's range search finds every ID starting with the typed digits in
+    the user's directorate, in ID order, and nothing else."""
+    import datetime
+    ours = [f.citizen(national_id=f.national_id(datetime.date(1999, 12, 31), gender=g)) for g in "MF"]
+    ours += [f.citizen(national_id=f.national_id(datetime.date(1990, 9, 9)))]
+    giza = f.citizen("21", national_id=f.national_id(datetime.date(1999, 12, 31)))
+    client = as_user("cairo_clerk")
+
+    def picked(q):
+        found, page = [], 1
+        while True:
+            r = client.get(f"/picker/citizen?q={q}&page={page}").get_json()
+            found += [row["text"] for row in r["results"]]
+            if not r["pagination"]["more"] or page == 50:
+                return found
+            page += 1
+    for c in ours:
+        for n in (13, 10, 7):
+            prefix = c.national_id[:n]
+            texts = picked(prefix)
+            assert any(c.national_id in t for t in texts), prefix
+            ids = [t.rsplit("(", 1)[-1].rstrip(")") for t in texts]
+            assert all(i.startswith(prefix) for i in ids) and ids == sorted(ids), prefix
+            assert not any(giza.national_id in t for t in texts)
+    arabic = ours[0].national_id[:9].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert any(ours[0].national_id in t for t in picked(arabic))
+
+
 def test_every_list_and_form_renders(app, as_user, ctx):
     client = as_user("admin")
     for view in ("citizenview", "establishmentview", "certificateview", "skilltestview", "permitview",
