@@ -24,6 +24,8 @@ from markupsafe import escape
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy import Boolean, Integer
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import InstrumentedAttribute
 from wtforms import BooleanField, HiddenField
 
 from . import audit, exports, workflow
@@ -112,7 +114,7 @@ class SijillInterface(SQLAInterface):
 
     def _page(self, filters, order_column, order_direction, page, page_size, select_columns,
               outer_default_load):
-        query = self.apply_all(self.session.query(self.obj), filters, order_column, order_direction,
+        query = self.apply_all(self._rows_query(select_columns), filters, order_column, order_direction,
                                page, page_size, select_columns, outer_default_load)
         if ((page or 0) * (page_size or 0) < self.DEFERRED_JOIN_FROM or select_columns
                 or self.is_pk_composite()):
@@ -121,8 +123,19 @@ class SijillInterface(SQLAInterface):
         ids = [row[0] for row in query.with_entities(pk)]
         if not ids:
             return []
-        by_id = {getattr(row, pk.key): row for row in self.session.query(self.obj).filter(pk.in_(ids))}
+        by_id = {getattr(row, pk.key): row for row in self._rows_query(None).filter(pk.in_(ids))}
         return [by_id[i] for i in ids if i in by_id]
+
+    def _rows_query(self, select_columns):
+        """A screen's rows come with their directorate, which nearly every
+        list shows (a lazy load was one more round trip per page). Here, not
+        on the relationship: a joined load everywhere put an outer join under
+        SELECT … FOR UPDATE, which PostgreSQL refuses; FAB's REST queries
+        (select_columns) load relations their own way."""
+        query = self.session.query(self.obj)
+        if select_columns is None and isinstance(getattr(self.obj, "directorate", None), InstrumentedAttribute):
+            query = query.options(joinedload(self.obj.directorate))
+        return query
 
     def get_filters(self, search_columns=None, search_filters=None):
         return SijillFilters(self.filter_converter_class, self, search_columns=search_columns or [],

@@ -140,14 +140,9 @@ class Scoped:
         return Column(Integer, ForeignKey("directorate.id"), nullable=False, index=True,
                       info=label(_("Directorate")))
 
-    # Loaded with its row (a join on a 27-row table): nearly every list, page
-    # and document shows the directorate, and a lazy load was one more round
-    # trip per page. An outer join, not inner: FAB's REST queries outer-join
-    # a row's relations (a permit's "renews") and load their directorates
-    # too, and an inner join there dropped the rows that have none.
     @declared_attr
     def directorate(cls):
-        return relationship("Directorate", lazy="joined", info=label(_("Directorate")))
+        return relationship("Directorate", info=label(_("Directorate")))
 
 
 class Workflow:
