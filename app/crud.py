@@ -32,6 +32,7 @@ from . import audit, exports, workflow
 from .extensions import db
 from .filters import SijillFilterConverter, SijillFilters
 from .models import RuleViolation, SoftDeleted
+from .render_cache import CachedSearchWidget
 from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS
 
@@ -184,6 +185,7 @@ class SijillModelView(ModelView):
     # Pickers replace FAB's whole-table drop-downs (see app.pickers).
     pickers = {}
     picker_optional = ()
+    search_widget = CachedSearchWidget
 
     def __init__(self, **kwargs):
         labels = model_labels(self.datamodel.obj)

@@ -16,8 +16,8 @@ from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _
 from sqlalchemy import (
-    Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
-    Numeric, String, Text, UniqueConstraint, func, select, text,
+    BigInteger, Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Integer,
+    Numeric, String, Table, Text, UniqueConstraint, func, select, text,
 )
 from sqlalchemy.orm import declared_attr, relationship, validates
 
@@ -306,6 +306,18 @@ class Occupation(Model):
 
 
 # --- Users ------------------------------------------------------------------------
+# A number that database triggers raise whenever a role, a permission or a
+# role assignment changes (migration 0014): read in the same query as the
+# signed-in user's row, it is the key under which each worker keeps that
+# user's permissions (app.security), so a change applies from the next
+# request without the permissions being read again on every one.
+security_stamp = Table(
+    "security_stamp", Model.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False, server_default=text("0")),
+)
+
+
 class SijillUser(User):
     """FAB's user with its scope: a directorate, or none for the ministry.
 

@@ -23,13 +23,13 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
     assoc_group_role, assoc_permissionview_role, assoc_user_group, assoc_user_role,
 )
-from sqlalchemy import bindparam, select, union
+from sqlalchemy import bindparam, func, select, union
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.views import expose
 from flask_babel import lazy_gettext as _
 
-from .models import SijillUser
+from .models import SijillUser, security_stamp
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,41 @@ class SijillSecurityManager(SecurityManager):
         cached = g.get("_sijill_user_pairs")
         if cached is not None and cached[0] == user.id:
             return cached[1]
-        pairs = self._pairs_of_user(user.id) if user.is_active else set()
+        pairs = self._pairs_of_stamped_user(user) if user.is_active else frozenset()
         g._sijill_user_pairs = (user.id, pairs)
+        return pairs
+
+    # (user id, security stamp) → the user's pairs, kept by each worker process.
+    _pairs_by_stamp = {}
+    PAIRS_KEPT = 4096
+
+    def get_user_by_id(self, pk):
+        """The signed-in user's row and the security stamp, in one query
+        (flask-login asks for the user once per request)."""
+        row = self.session.execute(
+            select(self.user_model, select(func.max(security_stamp.c.value)).scalar_subquery())
+            .where(self.user_model.id == pk)).first()
+        if row is None:
+            return None
+        user, user.sijill_permissions_stamp = row
+        return user
+
+    def _pairs_of_stamped_user(self, user):
+        """A user's pairs, read once per change of the security stamp: the
+        stamp comes with the user row (``get_user_by_id``) and database
+        triggers raise it on any change of roles, permissions or role
+        assignments, so a change applies from the next request and pages
+        are spared one query each."""
+        stamp = getattr(user, "sijill_permissions_stamp", None)
+        if stamp is None:
+            return frozenset(self._pairs_of_user(user.id))
+        key = (user.id, stamp)
+        pairs = self._pairs_by_stamp.get(key)
+        if pairs is None:
+            pairs = frozenset(self._pairs_of_user(user.id))
+            if len(self._pairs_by_stamp) >= self.PAIRS_KEPT:
+                self._pairs_by_stamp.clear()
+            self._pairs_by_stamp[key] = pairs
         return pairs
 
     def _pairs_of_user(self, user_id):

@@ -64,8 +64,8 @@ def login_required(view):
 def install(app):
     from . import i18n
     i18n.install(app)  # language choice, digits in both scripts, one display of values
-    from . import menu_cache
-    menu_cache.install(app)  # the navbar's menu rendered once per permissions and language
+    from . import render_cache
+    render_cache.install(app)  # the navbar's menu rendered once per permissions and language
     app.add_url_rule("/picker/<name>", "picker", login_required(picker_endpoint))
     app.add_url_rule("/nid/parse", "nid_parse", login_required(_parse_nid))
 
