@@ -337,13 +337,15 @@ def main():
              (page + "WHERE directorate_id = %s AND deleted_at IS NULL ORDER BY id DESC LIMIT 25", (cairo,))),
             ("citizen list p1, ministry scope", adm, "/citizenview/list/", van, "/citizenview/list/",
              (page + "WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 25", ())),
+            # raw SQL of deep pages: the deferred join the app runs (ids off the index, then the rows)
             (f"deep page {deep_m}, manager scope", mgr, f"/citizenview/list/?page_CitizenView={deep_m}", van,
              f"/citizenview/list/?_flt_0_directorate={cairo}&page_CitizenView={deep_m}",
-             (page + "WHERE directorate_id = %s AND deleted_at IS NULL ORDER BY id DESC LIMIT 25 OFFSET %s",
-              (cairo, deep_m * 25))),
+             (page + "WHERE id IN (SELECT id FROM citizen WHERE directorate_id = %s AND deleted_at IS NULL "
+              "ORDER BY id DESC LIMIT 25 OFFSET %s) ORDER BY id DESC", (cairo, deep_m * 25))),
             (f"deep page {deep_a}, ministry scope", adm, f"/citizenview/list/?page_CitizenView={deep_a}", van,
              f"/citizenview/list/?page_CitizenView={deep_a}",
-             (page + "WHERE deleted_at IS NULL ORDER BY id DESC LIMIT 25 OFFSET %s", (deep_a * 25,))),
+             (page + "WHERE id IN (SELECT id FROM citizen WHERE deleted_at IS NULL ORDER BY id DESC "
+              "LIMIT 25 OFFSET %s) ORDER BY id DESC", (deep_a * 25,))),
             ("lookup by national ID", mgr, f"/citizenview/list/?_flt_3_national_id={nid}", van,
              f"/citizenview/list/?_flt_3_national_id={nid}",
              (page + "WHERE national_id = %s", (nid,))),
