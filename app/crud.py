@@ -26,7 +26,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy import Boolean, Integer
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import InstrumentedAttribute
+from flask_appbuilder.fields import QuerySelectField
 from wtforms import BooleanField, HiddenField
+from wtforms.fields.core import UnboundField
 
 from . import audit, exports, workflow
 from .extensions import db
@@ -176,6 +178,21 @@ def model_labels(model):
     return labels
 
 
+NO_CHOICE = _("— none —")
+
+
+def _name_the_blank_choice(form):
+    """FAB's optional relation drop-downs (a certificate's skill level…) offer
+    a blank choice with no text, which WTForms 3 shows as its value:
+    "__None". It is given words instead."""
+    for name in dir(form):
+        field = getattr(form, name, None)
+        if isinstance(field, UnboundField) and issubclass(field.field_class, QuerySelectField) \
+                and field.kwargs.get("allow_blank"):
+            if not field.kwargs.get("blank_text"):
+                field.kwargs["blank_text"] = NO_CHOICE
+
+
 class SijillModelView(ModelView):
     method_permission_name = METHOD_VERBS
     page_size = 25
@@ -210,6 +227,8 @@ class SijillModelView(ModelView):
                                                row_version=HiddenField())
             self.edit_columns = list(self.edit_columns) + ["row_version"]
         super().__init__(**kwargs)
+        for form in (self.add_form, self.edit_form, self.search_form):
+            _name_the_blank_choice(form)
 
     def _boolean_columns(self):
         columns = set(self.add_columns or []) | set(self.edit_columns or [])

@@ -104,6 +104,15 @@ def test_picker_prefixes_find_exactly_the_ids_that_start_with_them(app, as_user,
     assert any(ours[0].national_id in t for t in picked(arabic))
 
 
+def test_optional_choices_say_none_in_words(app, as_user, ctx):
+    """An optional drop-down (a certificate's skill level) offers "no choice"
+    in words, not WTForms' internal value."""
+    for path in ("/certificateview/add", "/skilltestview/list/"):
+        html = as_user("cairo_clerk").get(path).get_data(as_text=True)
+        assert ">__None<" not in html, path
+    assert "— بدون —" in as_user("cairo_clerk").get("/certificateview/add").get_data(as_text=True)
+
+
 def test_every_list_and_form_renders(app, as_user, ctx):
     client = as_user("admin")
     for view in ("citizenview", "establishmentview", "certificateview", "skilltestview", "permitview",
