@@ -462,3 +462,39 @@ def test_nul_bytes_and_bad_paging_are_400_in_arabic(app, as_user, ctx):
         assert r.status_code == 400 and "غير صالح" in r.get_data(as_text=True), path
     r = client.post("/citizenview/add", data={"national_id": "1", "full_name": "a\x00b"})
     assert r.status_code == 400
+
+
+def test_login_goes_where_asked_only_on_this_site(app):
+    """After signing in: the page asked for when it is on this site, the home
+    page otherwise."""
+    data = {"username": "cairo_clerk", "password": PASSWORD}
+    plain = app.test_client().post("/login/", data=data)
+    assert plain.status_code == 302 and plain.headers["Location"] in ("/", "http://localhost/")
+    asked = app.test_client().post("/login/?next=/citizenview/list/", data=data)
+    assert asked.headers["Location"].endswith("/citizenview/list/")
+    for evil in ("https://evil.example/", "//evil.example/x"):
+        r = app.test_client().post(f"/login/?next={evil}", data=data)
+        assert "evil" not in r.headers["Location"]
+
+
+def test_only_real_offsite_targets_are_logged(app):
+    """A sign-in without a target logs nothing; an off-site target is still
+    reported (FAB logs both as "Invalid redirect detected")."""
+    import logging
+    from flask_appbuilder.utils.base import get_safe_redirect
+    logger = logging.getLogger("flask_appbuilder.utils.base")
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    was_disabled, logger.disabled = logger.disabled, False  # alembic's fileConfig disables it in tests
+    logger.addHandler(handler)
+    try:
+        with app.test_request_context("/login/"):
+            get_safe_redirect("")
+        assert seen == []
+        with app.test_request_context("/login/?next=https://evil.example/"):
+            get_safe_redirect("https://evil.example/")
+        assert len(seen) == 1 and "Invalid redirect" in seen[0]
+    finally:
+        logger.removeHandler(handler)
+        logger.disabled = was_disabled
