@@ -25,7 +25,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy import Boolean, Integer
 from sqlalchemy.orm import joinedload
-from sqlalchemy.orm.attributes import InstrumentedAttribute
 from flask_appbuilder.fields import QuerySelectField
 from wtforms import BooleanField, HiddenField
 from wtforms.fields.core import UnboundField
@@ -33,7 +32,7 @@ from wtforms.fields.core import UnboundField
 from . import audit, exports, workflow
 from .extensions import db
 from .filters import SijillFilterConverter, SijillFilters
-from .models import RuleViolation, SoftDeleted
+from .models import RuleViolation, Scoped, SoftDeleted
 from .render_cache import CachedSearchWidget
 from .scope import ScopeViolation, current_scope
 from .security import METHOD_VERBS
@@ -96,9 +95,10 @@ class SijillInterface(SQLAInterface):
         before it plus the rows on it, and no COUNT is run — the usual case
         of a search by national ID, a name or a serial (one round trip of
         two saved)."""
+        before = (page or 0) * (page_size or 0)
         rows = self._page(filters, order_column, order_direction, page, page_size, select_columns,
-                          outer_default_load)
-        on_page, before = len(rows), (page or 0) * (page_size or 0)
+                          outer_default_load, deferred=before >= self.DEFERRED_JOIN_FROM)
+        on_page = len(rows)
         last_page = not page_size or 0 < on_page < page_size or (before == 0 and on_page == 0)
         if last_page:
             count = CappedCount(before + on_page, int(current_app.config.get("LIST_COUNT_CAP", 10000)))
@@ -116,11 +116,10 @@ class SijillInterface(SQLAInterface):
     DEFERRED_JOIN_FROM = 1000
 
     def _page(self, filters, order_column, order_direction, page, page_size, select_columns,
-              outer_default_load):
+              outer_default_load, deferred):
         query = self.apply_all(self._rows_query(select_columns), filters, order_column, order_direction,
                                page, page_size, select_columns, outer_default_load)
-        if ((page or 0) * (page_size or 0) < self.DEFERRED_JOIN_FROM or select_columns
-                or self.is_pk_composite()):
+        if not deferred or select_columns or self.is_pk_composite():
             return query.all()
         pk = self.get_pk()
         ids = [row[0] for row in query.with_entities(pk)]
@@ -136,7 +135,7 @@ class SijillInterface(SQLAInterface):
         SELECT … FOR UPDATE, which PostgreSQL refuses; FAB's REST queries
         (select_columns) load relations their own way."""
         query = self.session.query(self.obj)
-        if select_columns is None and isinstance(getattr(self.obj, "directorate", None), InstrumentedAttribute):
+        if select_columns is None and issubclass(self.obj, Scoped):
             query = query.options(joinedload(self.obj.directorate))
         return query
 
@@ -185,12 +184,11 @@ def _name_the_blank_choice(form):
     """FAB's optional relation drop-downs (a certificate's skill level…) offer
     a blank choice with no text, which WTForms 3 shows as its value:
     "__None". It is given words instead."""
-    for name in dir(form):
-        field = getattr(form, name, None)
-        if isinstance(field, UnboundField) and issubclass(field.field_class, QuerySelectField) \
-                and field.kwargs.get("allow_blank"):
-            if not field.kwargs.get("blank_text"):
-                field.kwargs["blank_text"] = NO_CHOICE
+    fields = (getattr(form, name, None) for name in dir(form))
+    for field in fields:
+        if (isinstance(field, UnboundField) and issubclass(field.field_class, QuerySelectField)
+                and field.kwargs.get("allow_blank") and not field.kwargs.get("blank_text")):
+            field.kwargs["blank_text"] = NO_CHOICE
 
 
 class SijillModelView(ModelView):

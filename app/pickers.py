@@ -29,7 +29,7 @@ def _like_prefix(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _digits_range(digits):
+def national_id_range(digits):
     """The national IDs starting with these digits as a range [low, high):
     served in ID order by the (directorate_id, national_id) index, or the
     unique one for the ministry. A LIKE here let PostgreSQL pick a plan that
@@ -44,7 +44,7 @@ def _citizen_search(q):
     digits = western_digits(q).replace(" ", "")
     query = select(Citizen)
     if digits.isdigit():
-        low, high = _digits_range(digits)
+        low, high = national_id_range(digits)
         query = query.where(Citizen.national_id >= low)
         if high is not None:
             query = query.where(Citizen.national_id < high)

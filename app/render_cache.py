@@ -26,8 +26,10 @@ _template = []
 _search_parts = {}
 
 
-def _keep(cache, key, value):
-    if len(cache) >= MAX_ENTRIES:
+def keep(cache, key, value, limit=MAX_ENTRIES):
+    """Store in a per-worker cache that is emptied when full (its keys are
+    role sets, screens and users: a worker sees few, so this stays rare)."""
+    if len(cache) >= limit:
         cache.clear()
     cache[key] = value
     return value
@@ -46,13 +48,13 @@ def _fab_menu_template():
 
 def sijill_menu(menu):
     sm = current_app.appbuilder.sm
-    pairs = sm._permissions_of_request()
+    pairs = sm.permissions_of_request()
     if pairs is None:  # anonymous, API key, built-in roles: FAB's own checks, every time
         return Markup(_fab_menu_template().render(menu=menu))
     key = (frozenset(pairs), str(get_locale()), request.script_root)
     html = _rendered.get(key)
     if html is None:
-        html = _keep(_rendered, key, Markup(_fab_menu_template().render(menu=menu)))
+        html = keep(_rendered, key, Markup(_fab_menu_template().render(menu=menu)))
     return html
 
 
@@ -60,12 +62,14 @@ class CachedSearchWidget(SearchWidget):
     """FAB's SearchWidget with the per-screen parts kept (see above)."""
 
     def __call__(self, **kwargs):
+        # Does what SearchWidget.__call__ does (labels, fields, filter names,
+        # active filters), then renders through its parent's __call__.
         form, columns = self.template_args["form"], tuple(self.template_args["include_cols"])
         key = (self.template_args.get("route_base"), columns, str(get_locale()), request.script_root)
         parts = _search_parts.get(key)
         if parts is None:
             filters = self.filters.get_search_filters()
-            parts = _keep(_search_parts, key, (
+            parts = keep(_search_parts, key, (
                 {col: str(form[col].label.text) for col in columns},
                 {col: None if _reads_database(form[col]) else form[col]() for col in columns},
                 {col: [str(flt.name) for flt in filters[col]] for col in columns}))

@@ -30,6 +30,7 @@ from flask_appbuilder.views import expose
 from flask_babel import lazy_gettext as _
 
 from .models import SijillUser, security_stamp
+from .render_cache import keep
 
 log = logging.getLogger(__name__)
 
@@ -273,19 +274,20 @@ class SijillSecurityManager(SecurityManager):
     # the ministry intranet has none, and the chart says nothing useful.
     userstatschartview = None
 
-    # --- permission checks, once per request ------------------------------------
+    # --- permission checks: set lookups, the pairs kept per security stamp --------
     def has_access(self, permission_name, view_name):
         """FAB re-resolves the user and its roles for each menu entry and
         button of a page (about 25 checks, 4-7 ms per list page). A signed-in
-        web user's permissions are read once per request and every check is
-        a set lookup; public, JWT, API-key and built-in-role checks keep
-        FAB's own path."""
-        pairs = self._permissions_of_request()
+        web user's checks are set lookups in ``permissions_of_request``;
+        public, JWT, API-key and built-in-role checks keep FAB's own path."""
+        pairs = self.permissions_of_request()
         if pairs is None:
             return super().has_access(permission_name, view_name)
         return (permission_name, view_name) in pairs
 
-    def _permissions_of_request(self):
+    def permissions_of_request(self):
+        """The signed-in web user's (permission, view) pairs, or None where
+        FAB's own checks apply (no request, anonymous, API key, built-in roles)."""
         if (not _has_request() or self.builtin_roles or getattr(g, "_api_key_user", False)
                 or not current_user.is_authenticated):
             return None
@@ -319,25 +321,25 @@ class SijillSecurityManager(SecurityManager):
         assignments, so a change applies from the next request and pages
         are spared one query each."""
         stamp = getattr(user, "sijill_permissions_stamp", None)
-        if stamp is None:
-            return frozenset(self._pairs_of_user(user.id))
         key = (user.id, stamp)
-        pairs = self._pairs_by_stamp.get(key)
+        pairs = self._pairs_by_stamp.get(key) if stamp is not None else None
         if pairs is None:
-            pairs = frozenset(self._pairs_of_user(user.id))
-            if len(self._pairs_by_stamp) >= self.PAIRS_KEPT:
-                self._pairs_by_stamp.clear()
-            self._pairs_by_stamp[key] = pairs
+            pairs = frozenset(self._read_pairs(self._user_pairs_statement, user_id=user.id))
+            if stamp is not None:
+                keep(self._pairs_by_stamp, key, pairs, self.PAIRS_KEPT)
         return pairs
 
-    def _pairs_of_user(self, user_id):
-        """(permission, view) pairs of a user's roles, direct or through its
-        groups: one query instead of FAB's roles, groups, then permissions."""
-        return {(p, v) for p, v in self.session.connection().execute(
-            self._user_pairs_statement, {"user_id": user_id})}
+    def _read_pairs(self, statement, **params):
+        """(permission, view) pairs by one Core SELECT on the session's
+        connection: through the ORM (and the scope hook, which has nothing
+        to limit on these tables) it cost three times what PostgreSQL takes
+        to answer it."""
+        return {(p, v) for p, v in self.session.connection().execute(statement, params)}
 
     @functools.cached_property
     def _user_pairs_statement(self):
+        """The pairs of a user's roles, direct or through its groups: one
+        query instead of FAB's roles, groups, then permissions."""
         user_id = bindparam("user_id")
         role_ids = union(
             select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id),
@@ -362,12 +364,9 @@ class SijillSecurityManager(SecurityManager):
         return cache[key]
 
     def _pairs_where(self, role_condition):
-        return {(p, v) for p, v in self.session.connection().execute(self._pairs_statement(role_condition))}
+        return self._read_pairs(self._pairs_statement(role_condition))
 
     def _pairs_statement(self, role_condition):
-        """One Core SELECT, run on the session's connection: through the ORM
-        (and the scope hook, which has nothing to limit on these tables) it
-        cost three times what PostgreSQL takes to answer it."""
         pv, perm, view = (m.__table__ for m in (self.permissionview_model, self.permission_model,
                                                 self.viewmenu_model))
         return (select(perm.c.name, view.c.name).distinct()

@@ -24,7 +24,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from app.arabic import normalize_name  # noqa: E402  (the raw SQL searches what the app stores)
+# the raw SQL searches what the app stores, the way the app searches it
+from app.arabic import normalize_name  # noqa: E402
+from app.pickers import national_id_range  # noqa: E402
 BIN = ROOT / ".venv" / "bin"
 DB = PG = None  # set by use_database(scale)
 SIJILL, VANILLA = "http://127.0.0.1:18090", "http://127.0.0.1:18091"
@@ -228,6 +230,15 @@ def fmt(v, unit="ms"):
     return v if v is not None else "—"
 
 
+def picker_sql(directorate_id, prefix):
+    """The citizen picker's national-ID search (app.pickers) as raw SQL."""
+    low, high = national_id_range(prefix)
+    upper = " AND national_id < %s" if high else ""
+    return ("SELECT id, national_id, full_name FROM citizen WHERE directorate_id = %s AND deleted_at IS NULL "
+            f"AND national_id >= %s{upper} ORDER BY national_id LIMIT 21",
+            (directorate_id, low) + ((high,) if high else ()))
+
+
 def pdf_summary(pdf):
     """bench_pdf.py's JSON as one table cell."""
     if pdf is None:
@@ -358,14 +369,10 @@ def main():
             ("certificate add form (citizen picker)", mgr, "/certificateview/add", van, "/certificateview/add",
              ("SELECT id FROM directorate", ())),
             ("picker search (national ID prefix)", mgr, f"/picker/citizen?q={nid[:11]}", None, None,
-             ("SELECT id, national_id, full_name FROM citizen WHERE directorate_id = %s AND deleted_at IS NULL "
-              "AND national_id >= %s AND national_id < %s ORDER BY national_id LIMIT 21",
-              (cairo, nid[:11], nid[:10] + str(int(nid[10]) + 1) if nid[10] != "9" else nid[:10] + ":"))),
+             picker_sql(cairo, nid[:11])),
             # what a clerk types first: four digits match a thousandth of the directorate
             ("picker search (4-digit prefix)", mgr, f"/picker/citizen?q={nid[:4]}", None, None,
-             ("SELECT id, national_id, full_name FROM citizen WHERE directorate_id = %s AND deleted_at IS NULL "
-              "AND national_id >= %s AND national_id < %s ORDER BY national_id LIMIT 21",
-              (cairo, nid[:4], nid[:3] + str(int(nid[3]) + 1) if nid[3] != "9" else nid[:3] + ":"))),
+             picker_sql(cairo, nid[:4])),
             ("picker search (name, first word)", mgr, f"/picker/citizen?q={name.split()[0]}", None, None,
              ("SELECT id, national_id, full_name FROM citizen WHERE directorate_id = %s AND deleted_at IS NULL "
               "AND name_normalized LIKE %s ORDER BY id DESC LIMIT 21", (cairo, normalize_name(name.split()[0]) + "%"))),
